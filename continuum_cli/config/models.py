@@ -1,0 +1,198 @@
+"""The config.yaml schema: strict (typos fail loudly), frozen, validation only.
+
+Loading, `${VAR}` expansion and error reporting with line numbers live in `loader.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+BackendType = Literal["vllm", "ollama", "llamacpp", "lmstudio", "mlxcel", "generic", "embedded"]
+ProviderName = Literal["serper", "brave", "exa"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_UNIT_BYTES = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+
+
+def parse_duration(value: object) -> float:
+    """`10`, `10s`, `1.5m`, `250ms` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10s")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration (use e.g. 10s, 500ms, 2m)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_size(value: object) -> int:
+    """`1048576`, `64MiB`, `16 KiB` -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 64MiB")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a size (use e.g. 64MiB, 16KiB)")
+    return int(match.group(1)) * _UNIT_BYTES[(match.group(2) or "b").lower()]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Strict):
+    bind_address: str = "127.0.0.1:8000"
+    max_header_bytes: int = 64 * 1024
+    max_body_bytes: int = 64 * 2**20
+    header_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    shutdown_grace: float = 10.0
+    ping_interval: float = 10.0
+
+    @field_validator("max_header_bytes", "max_body_bytes", mode="before")
+    @classmethod
+    def _size(cls, v: object) -> int:
+        return parse_size(v)
+
+    @field_validator("header_timeout", "keepalive_timeout", "shutdown_grace", "ping_interval",
+                     mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind(cls, v: str) -> str:
+        split_bind_address(v)
+        return v
+
+    @property
+    def host(self) -> str:
+        return split_bind_address(self.bind_address)[0]
+
+    @property
+    def port(self) -> int:
+        return split_bind_address(self.bind_address)[1]
+
+
+def split_bind_address(value: str) -> tuple[str, int]:
+    """`0.0.0.0:8000`, `[::1]:8000`, `:8000`, `8000` -> (host, port)."""
+    text = value.strip()
+    host, _, port = text.rpartition(":")
+    if not _:
+        host, port = "127.0.0.1", text
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:8000)")
+    return host, int(port)
+
+
+class Backend(_Strict):
+    name: str
+    type: BackendType = "generic"
+    url: str | None = None
+    api_key: str | None = None
+    models: tuple[str, ...] = ()
+    timeout: float = 600.0
+    connect_timeout: float = 5.0
+    # embedded only: a GGUF file; None means the default SmolLM2 model
+    model_path: str | None = None
+    context_size: int | None = None
+    threads: int | None = None
+
+    @field_validator("timeout", "connect_timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("backend name must not be empty")
+        return v
+
+    @model_validator(mode="after")
+    def _url_required(self) -> Backend:
+        if self.type != "embedded" and not self.url:
+            raise ValueError(f"backend {self.name!r} of type {self.type} needs a `url`")
+        return self
+
+
+class WebSearchSettings(_Strict):
+    enabled: bool = False
+    provider: ProviderName = "brave"
+    api_key: str | None = None
+    base_url: str | None = None
+    max_results: int = Field(default=8, ge=1, le=50)
+    timeout: float = 10.0
+    injection: Literal["off", "server_tool", "always"] = "server_tool"
+    max_tool_iterations: int = Field(default=5, ge=1, le=50)
+    # Claude Code's sub-request ("Perform a web search for the query: ...") carries the query;
+    # taking it directly skips one model turn. `model` forces the extraction turn every time.
+    query_extraction: Literal["direct", "model"] = "direct"
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @model_validator(mode="after")
+    def _key_required(self) -> WebSearchSettings:
+        if self.enabled and not (self.api_key or "").strip():
+            raise ValueError(
+                f"web_search is enabled but has no api_key for provider {self.provider}; set "
+                f"api_key: \"${{{PROVIDER_KEY_ENV[self.provider]}}}\" and export that variable"
+            )
+        return self
+
+
+PROVIDER_KEY_ENV = {"brave": "BRAVE_API_KEY", "serper": "SERPER_API_KEY", "exa": "EXA_API_KEY"}
+
+
+class ApiKey(_Strict):
+    key: str
+    name: str = "unnamed"
+    enabled: bool = True
+    expires_at: datetime | None = None
+
+
+class ApiKeysSettings(_Strict):
+    mode: Literal["permissive", "blocking"] = "permissive"
+    keys: tuple[ApiKey, ...] = ()
+    keys_file: str | None = None
+
+
+class LoggingSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["rich", "json"] = "rich"
+
+    @field_validator("level", "format", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
+
+class Settings(_Strict):
+    server: ServerSettings = ServerSettings()
+    backends: tuple[Backend, ...] = ()
+    web_search: WebSearchSettings = WebSearchSettings()
+    model_aliases: dict[str, str] = {}
+    api_keys: ApiKeysSettings = ApiKeysSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="after")
+    def _unique_backends(self) -> Settings:
+        names = [b.name for b in self.backends]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"backend names must be unique; repeated: {', '.join(dupes)}")
+        return self

@@ -1,0 +1,220 @@
+"""The one exception tree of continuum, and the one place error bodies are built.
+
+    ContinuumError                 anything continuum reports to a person or a client
+    ├── ConfigError                config.yaml missing/invalid, unset ${VAR} (CLI exit 2)
+    ├── ProviderError              a web-search provider failed (carries `error_code`)
+    └── ApiError                   an HTTP-facing error: class attributes `status`, `error_type`
+        ├── InvalidRequest             400 invalid_request_error
+        │   └── PromptTooLong              400 invalid_request_error ("prompt is too long: N > M")
+        ├── AuthenticationFailed       401 authentication_error
+        ├── PermissionDenied           403 permission_error
+        ├── NotFound                   404 not_found_error
+        │   └── ModelNotFound              404 not_found_error ("Model <name> not found")
+        ├── MethodNotAllowed           405 invalid_request_error
+        ├── RequestTimeout             408 timeout_error
+        ├── RequestTooLarge            413 request_too_large
+        ├── RateLimited                429 rate_limit_error
+        ├── InternalError              500 api_error
+        ├── UpstreamUnavailable        502 api_error (backend failed / broke the protocol)
+        │   └── BackendUnreachable         502 api_error (connection refused; 529 under /anthropic)
+        ├── UpstreamTimeout            504 timeout_error
+        └── Overloaded                 529 overloaded_error (Claude Code retries these)
+
+Status and error types follow https://docs.claude.com/en/api/errors. `envelope()` is the only
+producer of the Anthropic `{"type":"error","error":{...}}` body and of the OpenAI
+`{"error":{...}}` body; the server's 500 fallback and in-stream `event: error` both call it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+Flavor = Literal["anthropic", "openai"]
+
+
+class ContinuumError(Exception):
+    """Base of everything continuum raises on purpose. `hint` says how to fix it."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(ContinuumError):
+    """The configuration cannot be used. `path` is the key path, `line` the YAML line (1-based)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        file: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.line = line
+        self.file = file
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        elif self.line:
+            where = f"line {self.line}: "
+        return f"{where}{self.message}"
+
+
+class ProviderError(ContinuumError):
+    """A search provider call failed. `error_code` is a web_search_tool_result_error code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str = "unavailable",
+        status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.error_code = error_code
+        self.status = status
+
+
+class ApiError(ContinuumError):
+    """An error answered over HTTP. Subclasses set `status`, `error_type` and `openai_type`."""
+
+    status: int = 500
+    error_type: str = "api_error"
+    openai_type: str = "server_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        headers: dict[str, str] | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.headers: dict[str, str] = dict(headers or {})
+        if status is not None:
+            self.status = status
+
+
+class InvalidRequest(ApiError):
+    status = 400
+    error_type = "invalid_request_error"
+    openai_type = "invalid_request_error"
+
+
+class PromptTooLong(InvalidRequest):
+    """Context overflow. Never retried by Claude Code, which may compact instead."""
+
+    def __init__(self, tokens: int | None, maximum: int | None, detail: str = "") -> None:
+        if tokens and maximum:
+            text = f"prompt is too long: {tokens} tokens > {maximum} maximum"
+        else:
+            text = "prompt is too long for the model's context window"
+        super().__init__(f"{text} ({detail})" if detail else text)
+        self.tokens = tokens
+        self.maximum = maximum
+
+
+class AuthenticationFailed(ApiError):
+    status = 401
+    error_type = "authentication_error"
+    openai_type = "authentication_error"
+
+
+class PermissionDenied(ApiError):
+    status = 403
+    error_type = "permission_error"
+    openai_type = "permission_error"
+
+
+class NotFound(ApiError):
+    status = 404
+    error_type = "not_found_error"
+    openai_type = "not_found_error"
+
+
+class ModelNotFound(NotFound):
+    """A model with no backend and no alias. The message text is the seed's troubleshooting key."""
+
+    def __init__(self, model: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"Model {model} not found",
+            hint=hint
+            or "add it to a backend's `models`, or map it in `model_aliases` (e.g. `default:`)",
+        )
+        self.model = model
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    error_type = "invalid_request_error"
+    openai_type = "invalid_request_error"
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    error_type = "timeout_error"
+    openai_type = "timeout_error"
+
+
+class RequestTooLarge(ApiError):
+    status = 413
+    error_type = "request_too_large"
+    openai_type = "invalid_request_error"
+
+
+class RateLimited(ApiError):
+    status = 429
+    error_type = "rate_limit_error"
+    openai_type = "rate_limit_error"
+
+
+class InternalError(ApiError):
+    status = 500
+    error_type = "api_error"
+    openai_type = "server_error"
+
+
+class UpstreamUnavailable(ApiError):
+    status = 502
+    error_type = "api_error"
+    openai_type = "server_error"
+
+
+class BackendUnreachable(UpstreamUnavailable):
+    """The backend did not accept a connection. Under /anthropic this is answered as 529
+    `overloaded_error`, which Claude Code retries (checklist item 42)."""
+
+
+class UpstreamTimeout(ApiError):
+    status = 504
+    error_type = "timeout_error"
+    openai_type = "timeout_error"
+
+
+class Overloaded(ApiError):
+    status = 529
+    error_type = "overloaded_error"
+    openai_type = "server_error"
+
+
+def envelope(exc: BaseException, flavor: Flavor = "anthropic") -> tuple[int, dict[str, Any]]:
+    """Return `(status, body)` for any exception, in the protocol of the route that failed.
+
+    Non-`ApiError` exceptions become a 500 whose message does not leak internals.
+    """
+    if not isinstance(exc, ApiError):
+        exc = InternalError("internal error in continuum; see the router log")
+    if flavor == "openai":
+        body = {"error": {"message": exc.message, "type": exc.openai_type, "code": exc.status}}
+    else:
+        body = {"type": "error", "error": {"type": exc.error_type, "message": exc.message}}
+    return exc.status, body

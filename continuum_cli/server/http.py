@@ -1,0 +1,331 @@
+"""One coroutine per HTTP/1.1 connection, on asyncio streams, with h11 doing all parsing.
+
+The shape follows h11's `examples/trio-server.py` on asyncio streams (hypercorn's
+`asyncio/tcp_server.py`): errors are sent only in IDLE/SEND_RESPONSE, `send_failed()` marks a
+failed write, `start_next_cycle()` runs only when both sides are DONE, a `RemoteProtocolError`
+is answered with its `error_status_hint` and `Connection: close`, and `100 Continue` is sent
+when the client waits for it. This module knows nothing about Anthropic or OpenAI: it hands a
+`Request` to the app and writes back what the app returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import h11
+
+from continuum_cli.errors import ApiError, RequestTimeout, RequestTooLarge
+from continuum_cli.server.types import Request, Response, StreamingResponse
+
+log = logging.getLogger("continuum.server")
+access_log = logging.getLogger("continuum.access")
+_READ_SIZE = 65536
+_SERVER_HEADER = (b"server", b"continuum")
+
+
+class App(Protocol):
+    async def handle(self, request: Request) -> Response | StreamingResponse: ...
+
+    def error_response(self, exc: BaseException, path: str) -> Response: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_header_bytes: int = 64 * 1024
+    max_body_bytes: int = 64 * 2**20
+    header_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+
+
+class ClientGone(Exception):
+    """The peer closed the connection or a write to it failed."""
+
+
+def _date_header() -> bytes:
+    return email.utils.formatdate(usegmt=True).encode()
+
+
+class HTTPConnection:
+    """Serves requests on one connection until it closes, errors, or the server shuts down."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, app: App,
+                 limits: Limits) -> None:
+        # per-connection state
+        self.reader = reader
+        self.writer = writer
+        self.app = app
+        self.limits = limits
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        peer = writer.get_extra_info("peername")
+        self.client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
+        self.busy = False
+        self.closing = False
+        self._eof = False
+        # per-request state
+        self._stream_task: asyncio.Task[None] | None = None
+
+    async def serve(self) -> None:
+        try:
+            while not self.closing:
+                if not await self._serve_one():
+                    break
+        except ClientGone:
+            pass
+        except Exception:  # the last line of defence: never let a connection task die loudly
+            log.exception("connection %s failed", self.client)
+        finally:
+            await self._close()
+
+    async def _serve_one(self) -> bool:
+        try:
+            request = await self._read_request()
+        except h11.RemoteProtocolError as exc:
+            await self._send_error_safely(exc, "/", status=exc.error_status_hint)
+            return False
+        except ApiError as exc:
+            await self._send_error_safely(exc, getattr(exc, "path", "/"))
+            return False
+        if request is None:
+            return False
+        self.busy = True
+        try:
+            await self._respond(request)
+        finally:
+            self.busy = False
+        return self._next_cycle()
+
+    def _next_cycle(self) -> bool:
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+            return True
+        return False
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _next_event(self, timeout: float) -> h11.Event | type[h11.PAUSED]:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            if self._eof:
+                self.conn.receive_data(b"")
+                continue
+            data = await asyncio.wait_for(self.reader.read(_READ_SIZE), timeout)
+            self._eof = not data
+            self.conn.receive_data(data)
+
+    async def _read_request(self) -> Request | None:
+        event = self.conn.next_event()
+        if event is h11.NEED_DATA:
+            if not await self._await_first_bytes():
+                return None  # idle keep-alive connection timed out or closed: close quietly
+            try:
+                event = await self._next_event(self.limits.header_timeout)
+            except asyncio.TimeoutError:
+                raise _timeout() from None
+        if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            return None
+        assert isinstance(event, h11.Request)
+        return await self._read_body(event)
+
+    async def _await_first_bytes(self) -> bool:
+        """Idle wait (keep-alive timeout) for the first bytes of the next request."""
+        if self._eof:
+            self.conn.receive_data(b"")
+            return True
+        try:
+            data = await asyncio.wait_for(self.reader.read(_READ_SIZE),
+                                          self.limits.keepalive_timeout)
+        except asyncio.TimeoutError:
+            return False
+        self._eof = not data
+        self.conn.receive_data(data)
+        return bool(data)
+
+    async def _read_body(self, head: h11.Request) -> Request:
+        target = head.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        headers = _header_dict(head.headers)
+        self._check_length(headers, path)
+        if self.conn.they_are_waiting_for_100_continue:
+            await self._send(h11.InformationalResponse(status_code=100, headers=[]))
+        body = await self._collect_body(path)
+        return Request(head.method.decode("ascii"), target, path, query, headers, body,
+                       self.client)
+
+    def _check_length(self, headers: dict[str, str], path: str) -> None:
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.limits.max_body_bytes:
+            raise _too_large(self.limits.max_body_bytes, path)
+
+    async def _collect_body(self, path: str) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                event = await self._next_event(self.limits.header_timeout)
+            except asyncio.TimeoutError:
+                raise _timeout() from None
+            if isinstance(event, h11.EndOfMessage):
+                return b"".join(parts)
+            if isinstance(event, h11.ConnectionClosed):
+                raise ClientGone()
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > self.limits.max_body_bytes:
+                    raise _too_large(self.limits.max_body_bytes, path)
+                parts.append(event.data)
+
+    # -- responding ------------------------------------------------------------------------
+
+    async def _respond(self, request: Request) -> None:
+        started = time.perf_counter()
+        try:
+            response = await self.app.handle(request)
+        except Exception as exc:  # an app bug: answer 500 in the route's envelope
+            if not isinstance(exc, ApiError):
+                log.exception("unhandled error on %s %s", request.method, request.path)
+            response = self.app.error_response(exc, request.path)
+        if isinstance(response, StreamingResponse):
+            await self._send_stream(response)
+        else:
+            await self._send_response(response)
+        _access(request, response, started)
+
+    def _head(self, status: int, content_type: str, extra: dict[str, str],
+              length: int | None) -> h11.Response:
+        headers = [(b"content-type", content_type.encode()), (b"date", _date_header()),
+                   _SERVER_HEADER]
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
+        headers.extend((k.encode(), v.encode("latin-1")) for k, v in extra.items())
+        if self.closing:
+            headers.append((b"connection", b"close"))
+        return h11.Response(status_code=status, headers=headers)
+
+    async def _send_response(self, response: Response) -> None:
+        await self._send(self._head(response.status, response.content_type, response.headers,
+                                    len(response.body)))
+        if response.body:
+            await self._send(h11.Data(data=response.body))
+        await self._send(h11.EndOfMessage())
+
+    async def _send_stream(self, response: StreamingResponse) -> None:
+        await self._send(self._head(response.status, response.content_type, response.headers,
+                                    None))
+        self._stream_task = asyncio.ensure_future(self._pump(response))
+        watcher = asyncio.ensure_future(self._watch_disconnect())
+        try:
+            await asyncio.wait({self._stream_task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            gone = not self._stream_task.done()
+            if gone:
+                self._stream_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ClientGone):
+                await self._stream_task
+            await _aclose(response)
+        if gone or self.conn.our_state is h11.MUST_CLOSE:
+            raise ClientGone()
+
+    async def _pump(self, response: StreamingResponse) -> None:
+        async for chunk in response.chunks:
+            if chunk:
+                await self._send(h11.Data(data=chunk))
+        await self._send(h11.EndOfMessage())
+
+    async def _watch_disconnect(self) -> None:
+        """Reads while a stream is written: EOF means the client left (cancel upstream now);
+        any bytes are a pipelined request, kept in h11's buffer for the next cycle."""
+        while True:
+            data = await self.reader.read(_READ_SIZE)
+            if not data:
+                self._eof = True
+                return
+            self.conn.receive_data(data)
+
+    async def _send(self, event: h11.Event) -> None:
+        data = self.conn.send(event)
+        try:
+            if data:
+                self.writer.write(data)
+                await self.writer.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            self.conn.send_failed()
+            raise ClientGone() from exc
+
+    async def _send_error_safely(self, exc: BaseException, path: str,
+                                 status: int | None = None) -> None:
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        response = self.app.error_response(exc, path)
+        if status and status != response.status and not isinstance(exc, ApiError):
+            response.status = status
+        self.closing = True
+        with contextlib.suppress(ClientGone, h11.LocalProtocolError):
+            await self._send_response(response)
+
+    def shutdown(self) -> None:
+        """Graceful: finish the current response, then close. Idle connections close now."""
+        self.closing = True
+        if not self.busy:
+            self.writer.close()
+
+    def cancel_stream(self) -> None:
+        if self._stream_task is not None and not self._stream_task.done():
+            self._stream_task.cancel()
+
+    async def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+
+
+def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def _too_large(limit: int, path: str) -> RequestTooLarge:
+    exc = RequestTooLarge(f"request body is larger than the {limit} byte limit "
+                          "(server.max_body_bytes)")
+    exc.path = path  # type: ignore[attr-defined]
+    return exc
+
+
+def _timeout() -> RequestTimeout:
+    return RequestTimeout("timed out reading the request (server.header_timeout)")
+
+
+async def _aclose(response: StreamingResponse) -> None:
+    close: Callable[[], Awaitable[None]] | None = getattr(response.chunks, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
+    if response.on_close is not None:
+        with contextlib.suppress(Exception):
+            await response.on_close()
+
+
+def _access(request: Request, response: Response | StreamingResponse, started: float) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    ms = (time.perf_counter() - started) * 1000
+    access_log.info(
+        "%s %s %d %s %s %.1fms", request.method, request.path, response.status,
+        response.log.get("backend", "-"), response.log.get("model", "-"), ms,
+        extra={"method": request.method, "path": request.path, "status": response.status,
+               "backend": response.log.get("backend"), "model": response.log.get("model"),
+               "ms": round(ms, 1)},
+    )

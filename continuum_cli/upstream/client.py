@@ -1,0 +1,223 @@
+"""The one upstream HTTP client: OpenAI-compatible chat completions over a pooled httpx client.
+
+Every httpx exception and every upstream error status is mapped here, once, to the
+`ApiError` tree (style rule 4); nothing above this module sees httpx.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from continuum_cli.backends.profiles import normalize_base_url, profile_for, server_root
+from continuum_cli.config.models import Backend
+from continuum_cli.errors import ApiError, UpstreamUnavailable
+from continuum_cli.upstream.errors import map_httpx_errors, map_status
+from continuum_cli.upstream.sse_decode import SSEDecoder
+
+log = logging.getLogger("continuum.upstream")
+
+
+class UpstreamClient:
+    """Talks to every configured backend through one pooled `httpx.AsyncClient`."""
+
+    def __init__(self, backends: tuple[Backend, ...], client: httpx.AsyncClient | None = None):
+        self.http = client or httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+            timeout=httpx.Timeout(600.0, connect=5.0),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._base: dict[str, str] = {
+            b.name: normalize_base_url(b.url, b.type) for b in backends if b.url
+        }
+
+    def set_base_url(self, backend_name: str, base_url: str) -> None:
+        """For backends whose address is known only at run time (embedded)."""
+        self._base[backend_name] = base_url.rstrip("/")
+
+    def base_url(self, backend: Backend) -> str:
+        try:
+            return self._base[backend.name]
+        except KeyError:
+            raise UpstreamUnavailable(f"backend {backend.name} is not started yet") from None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _headers(self, backend: Backend) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if backend.api_key:
+            headers["authorization"] = f"Bearer {backend.api_key}"
+        return headers
+
+    def _timeout(self, backend: Backend) -> httpx.Timeout:
+        return httpx.Timeout(backend.timeout, connect=backend.connect_timeout)
+
+    async def chat(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+        """Non-streaming chat completion; returns the parsed completion."""
+        url = self.base_url(backend) + "/chat/completions"
+        with map_httpx_errors(backend):
+            resp = await self.http.post(url, content=_dumps(body), headers=self._headers(backend),
+                                        timeout=self._timeout(backend))
+        if resp.status_code >= 400:
+            raise map_status(backend, resp.status_code, resp.text, resp.headers)
+        return _parse_json(backend, resp.content)
+
+    @asynccontextmanager
+    async def stream_chat(
+        self, backend: Backend, body: dict[str, Any]
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Open a streaming completion. Upstream errors raise here, before the first chunk, so
+        the caller can still answer with a real HTTP status (checklist item 44)."""
+        async with self.open(backend, "/chat/completions", _dumps(body)) as resp:
+            if "application/json" in resp.headers.get("content-type", ""):
+                yield _json_as_chunks(backend, await resp.aread())
+            else:
+                yield self._chunks(backend, resp)
+
+    @asynccontextmanager
+    async def open(
+        self, backend: Backend, path: str, content: bytes, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """Send a request and yield the response once its headers arrived (status < 400).
+        Leaving the block closes the upstream connection: that is how a client disconnect
+        stops the backend from generating."""
+        url = self.base_url(backend) + path
+        request = self.http.build_request(
+            "POST", url, content=content, headers={**self._headers(backend), **(headers or {})},
+            timeout=self._timeout(backend),
+        )
+        with map_httpx_errors(backend):
+            resp = await self.http.send(request, stream=True)
+        try:
+            if resp.status_code >= 400:
+                with map_httpx_errors(backend):
+                    text = (await resp.aread()).decode("utf-8", "replace")
+                raise map_status(backend, resp.status_code, text, resp.headers)
+            yield resp
+        finally:
+            await resp.aclose()
+
+    async def _chunks(self, backend: Backend, resp: httpx.Response
+                      ) -> AsyncIterator[dict[str, Any]]:
+        decoder = SSEDecoder()
+        with map_httpx_errors(backend, mid_stream=True):
+            async for raw in resp.aiter_raw():
+                for event in decoder.feed(raw):
+                    if event.data.strip() == "[DONE]":
+                        return
+                    chunk = _parse_chunk(backend, event.data)
+                    if chunk is not None:
+                        yield chunk
+        for event in decoder.flush():
+            chunk = None if event.data.strip() == "[DONE]" else _parse_chunk(backend, event.data)
+            if chunk is not None:
+                yield chunk
+
+    async def list_models(self, backend: Backend, timeout: float = 3.0) -> list[str]:
+        url = self.base_url(backend) + "/models"
+        with map_httpx_errors(backend):
+            resp = await self.http.get(url, headers=self._headers(backend), timeout=timeout)
+        if resp.status_code >= 400:
+            raise map_status(backend, resp.status_code, resp.text, resp.headers)
+        data = _parse_json(backend, resp.content).get("data") or []
+        return [str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id")]
+
+    async def tokenize(self, backend: Backend, text: str, timeout: float = 10.0) -> int | None:
+        """Token count from the backend's own tokenizer, or None if it has none."""
+        path = profile_for(backend.type).tokenize_path
+        if not path:
+            return None
+        url = server_root(self.base_url(backend)) + path
+        try:
+            resp = await self.http.post(url, json={"content": text, "prompt": text},
+                                        headers=self._headers(backend), timeout=timeout)
+            if resp.status_code >= 400:
+                return None
+            data = resp.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return _token_count(data)
+
+    async def health(self, backend: Backend, timeout: float = 2.0) -> tuple[str, str]:
+        """("ready"|"loading"|"down"|"error", detail) for /health and doctor."""
+        path = profile_for(backend.type).health_path
+        root = server_root(self.base_url(backend))
+        url = root + path if path else self.base_url(backend) + "/models"
+        try:
+            resp = await self.http.get(url, headers=self._headers(backend), timeout=timeout)
+        except httpx.HTTPError as exc:
+            return "down", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if resp.status_code == 503:
+            return "loading", "503: backend is loading its model"
+        if resp.status_code >= 400:
+            return "error", f"HTTP {resp.status_code}"
+        return "ready", f"HTTP {resp.status_code}"
+
+
+def _token_count(data: Any) -> int | None:
+    if isinstance(data, dict):
+        if isinstance(data.get("tokens"), list):
+            return len(data["tokens"])
+        for key in ("count", "token_count", "num_tokens"):
+            if isinstance(data.get(key), int):
+                return int(data[key])
+    return None
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _parse_json(backend: Backend, content: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(content)
+    except ValueError:
+        raise UpstreamUnavailable(f"backend {backend.name} answered with invalid JSON") from None
+    if not isinstance(data, dict):
+        raise UpstreamUnavailable(f"backend {backend.name} answered with a non-object JSON body")
+    return data
+
+
+def _parse_chunk(backend: Backend, data: str) -> dict[str, Any] | None:
+    if not data.strip():
+        return None
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise UpstreamUnavailable(
+            f"backend {backend.name} sent a malformed stream event: {data[:200]!r}"
+        ) from None
+    if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
+        raise _stream_error(backend, chunk["error"])
+    return chunk if isinstance(chunk, dict) else None
+
+
+def _stream_error(backend: Backend, error: Any) -> ApiError:
+    """An `{"error": ...}` object sent inside an otherwise successful stream."""
+    if isinstance(error, dict):
+        status = error.get("code") if isinstance(error.get("code"), int) else 500
+        return map_status(backend, status, json.dumps({"error": error}), {})
+    return map_status(backend, 500, str(error), {})
+
+
+async def _json_as_chunks(backend: Backend, content: bytes) -> AsyncIterator[dict[str, Any]]:
+    """A backend that ignored `stream: true` and sent one JSON completion: replay it as chunks."""
+    completion = _parse_json(backend, content)
+    for choice in completion.get("choices") or []:
+        message = choice.get("message") or {}
+        delta = {k: v for k, v in message.items() if k != "tool_calls"}
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [
+                {**call, "index": i} for i, call in enumerate(message["tool_calls"])
+            ]
+        yield {"choices": [{"index": choice.get("index", 0), "delta": delta,
+                            "finish_reason": choice.get("finish_reason")}]}
+    if completion.get("usage"):
+        yield {"choices": [], "usage": completion["usage"]}

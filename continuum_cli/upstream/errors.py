@@ -1,0 +1,129 @@
+"""Map httpx exceptions and upstream error statuses onto the ApiError tree, in one place.
+
+Rules (checklist §J): upstream 503 / queue full -> 529 overloaded (Claude Code retries);
+context overflow in any wording -> 400 "prompt is too long: N tokens > M maximum" (not retried);
+401/403 -> the router's backend credentials are wrong, said so with the config key to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from continuum_cli.backends.profiles import profile_for
+from continuum_cli.config.models import Backend
+from continuum_cli.errors import (
+    ApiError,
+    AuthenticationFailed,
+    BackendUnreachable,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    PermissionDenied,
+    PromptTooLong,
+    RateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+_NUMBERS = re.compile(r"\d+")
+_QUEUE_FULL = re.compile(r"queue (is )?full|no (available )?capacity|server busy|overloaded",
+                         re.IGNORECASE)
+
+
+@contextmanager
+def map_httpx_errors(backend: Backend, *, mid_stream: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        kind = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
+        raise UpstreamTimeout(f"timed out {kind} backend {backend.name}") from exc
+    except httpx.ConnectError as exc:
+        raise BackendUnreachable(
+            f"backend {backend.name} is unreachable ({_reason(exc)})",
+            hint=f"start the backend or fix backends[].url for {backend.name}",
+        ) from exc
+    except httpx.HTTPError as exc:
+        where = "closed the stream mid-response" if mid_stream else "failed"
+        raise UpstreamUnavailable(f"backend {backend.name} {where} ({_reason(exc)})") from exc
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
+
+
+def upstream_message(text: str) -> str:
+    """The human message inside an upstream error body (OpenAI, llama.cpp, vLLM, FastAPI)."""
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("detail") or error)[:500]
+        if isinstance(error, str):
+            return error[:500]
+        if "detail" in data:
+            return str(data["detail"])[:500]
+        if "message" in data:
+            return str(data["message"])[:500]
+    return text.strip()[:500]
+
+
+def map_status(backend: Backend, status: int, text: str, headers: Mapping[str, str]) -> ApiError:
+    message = upstream_message(text)
+    if profile_for(backend.type).matches_overflow(text):
+        return prompt_too_long(message)
+    return _by_status(backend, status, message, headers)
+
+
+def _by_status(backend: Backend, status: int, message: str,
+               headers: Mapping[str, str]) -> ApiError:
+    said = f"backend {backend.name}: {message}" if message else f"backend {backend.name}"
+    if status in (400, 422):
+        return InvalidRequest(f"{said}")
+    if status == 401:
+        return AuthenticationFailed(
+            f"backend {backend.name} rejected the router's credentials ({message}); "
+            f"check backends[].api_key for {backend.name}"
+        )
+    if status == 403:
+        return PermissionDenied(f"{said}")
+    if status == 404:
+        return NotFound(f"{said}")
+    if status in (408, 504):
+        return UpstreamTimeout(f"{said}")
+    if status == 429:
+        return RateLimited(f"{said}", headers=_retry_headers(headers))
+    if status == 503 or _QUEUE_FULL.search(message):
+        return Overloaded(f"{said} (busy or loading; retry shortly)",
+                          headers=_retry_headers(headers))
+    return UpstreamUnavailable(f"{said} (HTTP {status})")
+
+
+def _retry_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    value = headers.get("retry-after") if headers else None
+    return {"retry-after": value} if value else {}
+
+
+def prompt_too_long(message: str) -> PromptTooLong:
+    """Pull "N tokens" and "M maximum" out of the engine's wording where it gives them.
+
+    llama.cpp: "request (2031 tokens) exceeds the available context size (512 tokens)";
+    vLLM: "This model's maximum context length is 4096 tokens. However, you requested 5000
+    tokens (...)"."""
+    numbers = [int(n) for n in _NUMBERS.findall(message)]
+    tokens = maximum = None
+    lowered = message.lower()
+    if "maximum context length is" in lowered and len(numbers) >= 2:
+        maximum, tokens = numbers[0], numbers[1]
+    elif "exceeds" in lowered and len(numbers) >= 2:
+        tokens, maximum = numbers[0], numbers[1]
+    return PromptTooLong(tokens, maximum, detail=message)

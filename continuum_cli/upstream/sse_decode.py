@@ -1,0 +1,73 @@
+"""Sans-I/O server-sent-events decoder for upstream OpenAI streams.
+
+Lines split only on CR, LF and CRLF, as the SSE spec requires
+(https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation);
+`httpx.Response.aiter_lines()` also splits on other Unicode separators, so we do not use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServerSentEvent:
+    event: str
+    data: str
+
+
+class SSEDecoder:
+    """Feed bytes, get complete events. Handles frames split anywhere, comments and `[DONE]`."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._pending_cr = False
+        self._event = ""
+        self._data: list[str] = []
+        self._decoder = __import__("codecs").getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        text = self._decoder.decode(chunk)
+        if self._pending_cr and text.startswith("\n"):
+            text = text[1:]
+        self._pending_cr = text.endswith("\r")
+        self._buffer += text
+        lines = self._buffer.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self._buffer = lines.pop()
+        events = []
+        for line in lines:
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of stream: a last frame without its blank line still counts."""
+        events = []
+        if self._buffer:
+            line, self._buffer = self._buffer, ""
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        event = self._line("")
+        return events + ([event] if event is not None else [])
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        if not self._data and not self._event:
+            return None
+        event = ServerSentEvent(self._event or "message", "\n".join(self._data))
+        self._event, self._data = "", []
+        return event
