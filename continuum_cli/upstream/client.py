@@ -104,6 +104,12 @@ class UpstreamClient:
         finally:
             await resp.aclose()
 
+    async def iter_raw(self, backend: Backend, resp: httpx.Response) -> AsyncIterator[bytes]:
+        """The raw body bytes of an open response, errors mapped (for passthrough relays)."""
+        with map_httpx_errors(backend, mid_stream=True):
+            async for raw in resp.aiter_raw():
+                yield raw
+
     async def _chunks(self, backend: Backend, resp: httpx.Response
                       ) -> AsyncIterator[dict[str, Any]]:
         decoder = SSEDecoder()

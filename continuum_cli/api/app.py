@@ -1,0 +1,63 @@
+"""The application the server calls: route table, authentication, dispatch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from continuum_cli import auth
+from continuum_cli.api import count_tokens, messages, meta, openai_passthrough
+from continuum_cli.api.common import error_response, flavor_of
+from continuum_cli.api.state import AppState
+from continuum_cli.errors import MethodNotAllowed, NotFound
+from continuum_cli.server.types import Request, Response, StreamingResponse
+
+log = logging.getLogger("continuum.api")
+Handler = Callable[[AppState, Request], Awaitable[Response | StreamingResponse]]
+
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/health": {"GET": meta.health, "HEAD": meta.health},
+    "/healthz": {"GET": meta.health, "HEAD": meta.health},
+    "/v1/models": {"GET": meta.openai_models},
+    "/v1/chat/completions": {"POST": openai_passthrough.chat_completions},
+    "/anthropic/v1/models": {"GET": meta.anthropic_models},
+    "/anthropic/v1/messages": {"POST": messages.create_message},
+    "/anthropic/v1/messages/count_tokens": {"POST": count_tokens.count_tokens},
+    "/v1/messages": {"POST": messages.create_message},
+    "/v1/messages/count_tokens": {"POST": count_tokens.count_tokens},
+    # Claude Code's connectivity probe when non-essential traffic is allowed (REPORT.md §1.4)
+    "/anthropic/api/hello": {"GET": meta.hello, "HEAD": meta.hello},
+}
+PUBLIC = frozenset({"/health", "/healthz", "/anthropic/api/hello"})
+
+
+def normalize_path(path: str) -> str:
+    while "//" in path:
+        path = path.replace("//", "/")
+    return path.rstrip("/") or "/"
+
+
+class ContinuumApp:
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    async def handle(self, request: Request) -> Response | StreamingResponse:
+        path = normalize_path(request.path)
+        methods = ROUTES.get(path)
+        if methods is None:
+            raise NotFound(f"no route for {request.method} {request.path}; the Anthropic API "
+                           "is under /anthropic/v1/messages, the OpenAI API under /v1")
+        handler = methods.get(request.method)
+        if handler is None:
+            raise MethodNotAllowed(f"{request.method} is not allowed on {path}; use "
+                                   f"{', '.join(sorted(methods))}",
+                                   headers={"allow": ", ".join(sorted(methods))})
+        if path not in PUBLIC:
+            auth.authenticate(request.headers, self.state.settings.api_keys, self.state.api_keys)
+        return await handler(self.state, request)
+
+    def error_response(self, exc: BaseException, path: str) -> Response:
+        return error_response(exc, normalize_path(path))
+
+
+__all__ = ["ContinuumApp", "flavor_of"]

@@ -1,0 +1,100 @@
+"""POST /anthropic/v1/messages: parse, route, translate, call the backend, translate back.
+
+Streaming: the upstream stream is opened (its headers awaited) before we answer, so upstream
+errors before the first byte become real HTTP statuses; after our 200 they become one
+`event: error` frame and the stream ends (checklist item 44).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from continuum_cli.api.common import flavor_of, for_flavor
+from continuum_cli.api.openai_passthrough import log_route
+from continuum_cli.api.state import AppState
+from continuum_cli.api.streaming import PING, with_keepalive
+from continuum_cli.backends.profiles import profile_for
+from continuum_cli.errors import envelope
+from continuum_cli.routing import Route
+from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
+from continuum_cli.translate.ids import new_message_id
+from continuum_cli.translate.request import OpenAIRequest, to_openai_request
+from continuum_cli.translate.response import to_anthropic_message
+from continuum_cli.translate.sse_encode import PING_FRAME, encode_event
+from continuum_cli.translate.stream import StreamTranslator
+from continuum_cli.translate.tokens import estimate_tokens
+from continuum_cli.websearch import emulation
+from continuum_cli.wire.anthropic import MessagesRequest, parse_messages_request
+
+log = logging.getLogger("continuum.api")
+
+
+async def create_message(state: AppState, request: Request) -> Response | StreamingResponse:
+    req = parse_messages_request(request.body)
+    route = await state.route(req.model)
+    log_route(route, request)
+    message_id = new_message_id()
+    if emulation.wants_emulation(req):
+        return await emulation.handle(state, req, route, requested_model=req.model,
+                                      message_id=message_id, stream=req.stream)
+    translated = to_openai_request(req, upstream_model=route.upstream_model,
+                                   profile=profile_for(route.backend.type))
+    tags = {"backend": route.backend.name, "model": route.upstream_model}
+    if req.stream:
+        return await _stream(state, req, route, translated, message_id, tags, request.path)
+    completion = await state.upstream.chat(route.backend, translated.body)
+    message = to_anthropic_message(completion, model=req.model, message_id=message_id,
+                                   tool_names=translated.tool_names,
+                                   stop_sequences=req.stop_sequences)
+    response = json_response(200, message)
+    response.log.update(tags)
+    return response
+
+
+async def _stream(state: AppState, req: MessagesRequest, route: Route,
+                  translated: OpenAIRequest, message_id: str, tags: dict[str, str],
+                  path: str) -> StreamingResponse:
+    stack = contextlib.AsyncExitStack()
+    try:
+        chunks = await stack.enter_async_context(
+            state.upstream.stream_chat(route.backend, translated.body))
+    except BaseException:
+        await stack.aclose()
+        raise
+    translator = StreamTranslator(
+        model=req.model, message_id=message_id, tool_names=translated.tool_names,
+        input_tokens=estimate_tokens(req), stop_sequences=req.stop_sequences,
+    )
+    frames = sse_frames(translator, chunks, state.settings.server.ping_interval, path)
+    return StreamingResponse(200, frames, "text/event-stream", _SSE_HEADERS, log=tags,
+                             on_close=stack.aclose)
+
+
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[str, Any]],
+                     ping_interval: float, path: str) -> AsyncIterator[bytes]:
+    """Anthropic SSE bytes for an upstream chunk stream, with pings and in-stream errors."""
+    yield _encode(translator.start_events())
+    try:
+        async for chunk in with_keepalive(chunks, ping_interval):
+            if chunk is PING:
+                yield PING_FRAME
+                continue
+            events = translator.feed(chunk)
+            if events:
+                yield _encode(events)
+    except Exception as exc:
+        log.warning("stream failed after the response started: %s", getattr(exc, "message", exc))
+        _, body = envelope(for_flavor(exc, flavor_of(path)), "anthropic")
+        yield encode_event("error", body)
+        return
+    yield _encode(translator.finish())
+
+
+def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:
+    return b"".join(encode_event(name, payload) for name, payload in events)

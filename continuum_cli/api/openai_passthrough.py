@@ -1,0 +1,71 @@
+"""POST /v1/chat/completions: OpenAI passthrough to the backend that serves the model.
+
+The body is forwarded as sent, with only `model` rewritten by routing; a streamed answer is
+relayed chunk by chunk as the backend produces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from continuum_cli.api.common import parse_json_body
+from continuum_cli.api.state import AppState
+from continuum_cli.errors import ApiError, InvalidRequest, envelope
+from continuum_cli.routing import Route
+from continuum_cli.server.types import Request, Response, StreamingResponse
+
+log = logging.getLogger("continuum.api")
+
+
+async def chat_completions(state: AppState, request: Request) -> Response | StreamingResponse:
+    body = parse_json_body(request.body)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("`model` is required and must be a string")
+    route = await state.route(model)
+    log_route(route, request)
+    body["model"] = route.upstream_model
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    tags = {"backend": route.backend.name, "model": route.upstream_model}
+    if body.get("stream"):
+        return await _relay_stream(state, route, payload, tags)
+    stack = contextlib.AsyncExitStack()
+    async with stack:
+        resp = await stack.enter_async_context(
+            state.upstream.open(route.backend, "/chat/completions", payload))
+        content = await resp.aread()
+    return Response(200, content, resp.headers.get("content-type", "application/json"), log=tags)
+
+
+async def _relay_stream(state: AppState, route: Route, payload: bytes,
+                        tags: dict[str, str]) -> StreamingResponse:
+    stack = contextlib.AsyncExitStack()
+    try:
+        resp = await stack.enter_async_context(
+            state.upstream.open(route.backend, "/chat/completions", payload))
+    except BaseException:
+        await stack.aclose()
+        raise
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            async for raw in state.upstream.iter_raw(route.backend, resp):
+                yield raw
+        except ApiError as exc:  # after the 200: an OpenAI-style error event, then the end
+            _, error = envelope(exc, "openai")
+            yield b"data: " + json.dumps(error).encode() + b"\n\n"
+
+    content_type = resp.headers.get("content-type", "text/event-stream")
+    return StreamingResponse(200, relay(), content_type, {"cache-control": "no-cache"},
+                             log=tags, on_close=stack.aclose)
+
+
+def log_route(route: Route, request: Request) -> None:
+    if route.rewritten:
+        log.info("Rewrote request.model via model_aliases: %s -> %s (%s)", route.requested,
+                 route.upstream_model, route.rule)
+    log.info("%s %s forwarded to %s (model %s)", request.method, request.path,
+             route.backend.name, route.upstream_model)

@@ -1,0 +1,82 @@
+"""Process-wide state shared by the request handlers: settings, clients, discovered models."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from continuum_cli.config.models import ApiKey, Settings
+from continuum_cli.errors import ApiError, ConfigError, ModelNotFound
+from continuum_cli.routing import Route, resolve
+from continuum_cli.upstream.client import UpstreamClient
+
+log = logging.getLogger("continuum.routing")
+_REDISCOVER_AFTER = 10.0
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    upstream: UpstreamClient
+    http: httpx.AsyncClient  # shared client for search providers
+    search: Any = None  # SearchProvider | None
+    api_keys: tuple[ApiKey, ...] = ()
+    discovered: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    backend_status: dict[str, str] = field(default_factory=dict)
+    token_cache: dict[tuple[str, int], int] = field(default_factory=dict)
+    _last_discovery: float = 0.0
+
+    async def discover(self, timeout: float = 3.0) -> None:
+        """Ask every backend for its models (GET /v1/models), concurrently."""
+        self._last_discovery = time.monotonic()
+        results = await asyncio.gather(
+            *(self._discover_one(b, timeout) for b in self.settings.backends)
+        )
+        for backend, models in zip(self.settings.backends, results):
+            if models is not None:
+                self.discovered[backend.name] = tuple(models)
+
+    async def _discover_one(self, backend: Any, timeout: float) -> list[str] | None:
+        try:
+            models = await self.upstream.list_models(backend, timeout=timeout)
+        except ApiError as exc:
+            self.backend_status[backend.name] = "down"
+            log.warning("backend %s: model discovery failed: %s", backend.name, exc.message)
+            return None
+        self.backend_status[backend.name] = "ready"
+        return models
+
+    async def route(self, model: str) -> Route:
+        """Resolve a model name; one fresh discovery before answering "not found"."""
+        try:
+            return resolve(model, self.settings, self.discovered)
+        except ModelNotFound:
+            if time.monotonic() - self._last_discovery < _REDISCOVER_AFTER:
+                raise
+            await self.discover()
+            return resolve(model, self.settings, self.discovered)
+
+
+def load_keys_file(path: str | None) -> tuple[ApiKey, ...]:
+    """`api_keys.keys_file`: a YAML/JSON list of {key, name, enabled, expires_at}."""
+    if not path:
+        return ()
+    file = Path(path).expanduser()
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or []
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read api_keys.keys_file {file}: {exc}",
+                          path="api_keys.keys_file") from None
+    entries = data.get("keys", []) if isinstance(data, dict) else data
+    try:
+        return tuple(ApiKey.model_validate(e) for e in entries)
+    except Exception as exc:  # pydantic ValidationError: report without echoing key values
+        raise ConfigError(f"invalid entry in api_keys.keys_file {file}: "
+                          f"{type(exc).__name__}", path="api_keys.keys_file") from None

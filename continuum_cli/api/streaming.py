@@ -1,0 +1,69 @@
+"""Stream plumbing for handlers: keep-alive pings during upstream silence, SSE error frames.
+
+`with_keepalive` runs the upstream iterator in one reader task feeding a queue, so waiting
+for the next chunk never creates a task per chunk, and a timer injects a ping marker after
+`interval` seconds without upstream data (checklist item 37: Claude Code's stall watchdog and
+idle-cutting proxies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+PING: Any = object()
+_END: Any = object()
+
+
+async def with_keepalive(source: AsyncIterator[T], interval: float) -> AsyncIterator[Any]:
+    """Yield items of `source`, and `PING` whenever `interval` seconds pass without one.
+    Exceptions of `source` are re-raised here; closing this generator cancels the reader."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    last = [time.monotonic()]
+    reader = asyncio.ensure_future(_read(source, queue, last))
+    timer = asyncio.ensure_future(_tick(queue, last, interval))
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        timer.cancel()
+        reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+async def _read(source: AsyncIterator[Any], queue: asyncio.Queue[Any], last: list[float]) -> None:
+    try:
+        async for item in source:
+            last[0] = time.monotonic()
+            queue.put_nowait(item)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        queue.put_nowait(_Failure(exc))
+        return
+    queue.put_nowait(_END)
+
+
+async def _tick(queue: asyncio.Queue[Any], last: list[float], interval: float) -> None:
+    while True:
+        wait = last[0] + interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+            continue
+        queue.put_nowait(PING)
+        last[0] = time.monotonic()

@@ -1,0 +1,90 @@
+"""`continuum check`: validate the config and summarise it (secrets shown only as set/unset)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from continuum_cli.backends.profiles import normalize_base_url
+from continuum_cli.cli.output import err, out, report
+from continuum_cli.cli.serve import ConfigOpt
+from continuum_cli.config.loader import LoadedConfig, load_config
+from continuum_cli.config.models import Settings
+from continuum_cli.errors import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
+
+
+def summary(loaded: LoadedConfig) -> dict[str, Any]:
+    """The config as data, with every secret replaced by whether it is set."""
+    s: Settings = loaded.settings
+    return {
+        "valid": True,
+        "config": str(loaded.path) if loaded.path else None,
+        "bind_address": s.server.bind_address,
+        "backends": [{
+            "name": b.name, "type": b.type,
+            "url": normalize_base_url(b.url, b.type) if b.url else None,
+            "models": list(b.models), "api_key": "set" if b.api_key else "unset",
+            "timeout": b.timeout,
+        } for b in s.backends],
+        "model_aliases": dict(s.model_aliases),
+        "web_search": {
+            "enabled": s.web_search.enabled, "provider": s.web_search.provider,
+            "api_key": "set" if s.web_search.api_key else "unset",
+            "injection": s.web_search.injection, "max_results": s.web_search.max_results,
+        },
+        "api_keys": {"mode": s.api_keys.mode, "keys": len(s.api_keys.keys),
+                     "keys_file": s.api_keys.keys_file},
+        "logging": {"level": s.logging.level, "format": s.logging.format},
+    }
+
+
+def check(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Validate config.yaml and show what the router will use. Exit 0 valid, 2 invalid."""
+    try:
+        loaded = load_config(config)
+    except ConfigError as exc:
+        if as_json:
+            out.print_json(json.dumps({"valid": False, "error": str(exc), "path": exc.path,
+                                       "line": exc.line, "hint": exc.hint}))
+            raise typer.Exit(2) from None
+        raise typer.Exit(report(exc)) from None
+    data = summary(loaded)
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    _render(data)
+
+
+def _render(data: dict[str, Any]) -> None:
+    where = data["config"] or "no config file (built-in defaults)"
+    err.print(f"[green]✓[/] config valid: {where}", highlight=False)
+    table = Table(title="backends")
+    for col in ("name", "type", "url", "models", "api_key"):
+        table.add_column(col)
+    for b in data["backends"]:
+        table.add_row(b["name"], b["type"], b["url"] or "(embedded)",
+                      ", ".join(b["models"]) or "(discovered)", b["api_key"])
+    out.print(table)
+    aliases = Table(title="model_aliases")
+    aliases.add_column("alias")
+    aliases.add_column("target")
+    for k, v in data["model_aliases"].items():
+        aliases.add_row(k, v)
+    out.print(aliases)
+    ws = data["web_search"]
+    out.print(f"web_search: {'enabled' if ws['enabled'] else 'disabled'} "
+              f"(provider {ws['provider']}, key {ws['api_key']}, injection {ws['injection']})")
+    ak = data["api_keys"]
+    out.print(f"api_keys: {ak['mode']} mode, {ak['keys']} key(s)"
+              + (f", keys_file {ak['keys_file']}" if ak["keys_file"] else ""))
+    out.print(f"server: {data['bind_address']}")

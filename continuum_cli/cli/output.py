@@ -1,0 +1,75 @@
+"""The two consoles (data to stdout, diagnostics to stderr) and log setup.
+
+Rich for people; `--log-format json` gives one JSON object per line for machines. When stderr
+is not a terminal the console is made wide so that no log line is wrapped: people and tests
+grep for lines such as `Rewrote request.model via model_aliases`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+import typer
+from rich.logging import RichHandler
+
+from continuum_cli.errors import ConfigError, ContinuumError
+
+out = Console()
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
+
+_STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update({k: v for k, v in record.__dict__.items()
+                     if k not in _STD_ATTRS and not k.startswith("_")})
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+
+def setup_logging(level: str = "info", fmt: str = "rich") -> None:
+    root = logging.getLogger("continuum")
+    root.handlers.clear()
+    root.setLevel(level.upper())
+    root.propagate = False
+    if fmt == "json":
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler = RichHandler(console=err, show_path=False, markup=False, rich_tracebacks=True,
+                              tracebacks_show_locals=False, log_time_format="[%X]")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def report(exc: ContinuumError) -> int:
+    """Print a one-line error (and its hint) to stderr; return the exit code for it."""
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    if exc.hint:
+        err.print(f"[yellow]hint:[/] {exc.hint}", markup=True, highlight=False, soft_wrap=True)
+    return 2 if isinstance(exc, ConfigError) else 1
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Run a command body: a ContinuumError becomes a message and exit 2 (config) or 1."""
+    try:
+        yield
+    except ContinuumError as exc:
+        raise typer.Exit(report(exc)) from None

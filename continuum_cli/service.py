@@ -1,0 +1,117 @@
+"""Assemble and run the router: state, clients, embedded backends, search provider, server.
+
+Used by `continuum serve` and by the tests (which start it on an ephemeral port).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from continuum_cli.api.app import ContinuumApp
+from continuum_cli.api.state import AppState, load_keys_file
+from continuum_cli.config.models import Settings
+from continuum_cli.server.http import Limits
+from continuum_cli.server.run import Server, install_signal_handlers
+from continuum_cli.upstream.client import UpstreamClient
+
+log = logging.getLogger("continuum.server")
+
+
+def _limits(settings: Settings) -> Limits:
+    s = settings.server
+    return Limits(max_header_bytes=s.max_header_bytes, max_body_bytes=s.max_body_bytes,
+                  header_timeout=s.header_timeout, keepalive_timeout=s.keepalive_timeout)
+
+
+def _make_search(settings: Settings, http: httpx.AsyncClient) -> Any:
+    if not settings.web_search.enabled:
+        return None
+    from continuum_cli.websearch.providers import make_provider
+
+    return make_provider(settings.web_search, http)
+
+
+class Service:
+    """The running router. `start()` binds and serves; `stop()` shuts down gracefully."""
+
+    def __init__(self, settings: Settings, *, cache_dir: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.cache_dir = cache_dir
+        self.progress = progress
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), trust_env=False)
+        self.state = AppState(
+            settings=settings, upstream=UpstreamClient(settings.backends), http=self.http,
+            search=_make_search(settings, self.http),
+            api_keys=settings.api_keys.keys + load_keys_file(settings.api_keys.keys_file),
+        )
+        self.server = Server(ContinuumApp(self.state), settings.server.host,
+                             settings.server.port, _limits(settings),
+                             settings.server.shutdown_grace)
+        self.embedded: list[Any] = []
+        self._background: list[asyncio.Task[None]] = []
+
+    @property
+    def url(self) -> str:
+        host = self.server.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.server.port}"
+
+    async def start(self, sock: socket.socket | None = None) -> None:
+        self._start_embedded()
+        await self.state.discover()
+        await self.server.start(sock)
+
+    def _start_embedded(self) -> None:
+        for backend in self.settings.backends:
+            if backend.type == "embedded":
+                self._background.append(asyncio.ensure_future(self._run_embedded(backend)))
+
+    async def _run_embedded(self, backend: Any) -> None:
+        from continuum_cli.backends.embedded import EmbeddedServer, default_cache_dir
+
+        server = EmbeddedServer(backend, cache_dir=self.cache_dir or default_cache_dir(),
+                                progress=self.progress)
+        self.embedded.append(server)
+        self.state.backend_status[backend.name] = "loading"
+        try:
+            base_url = await server.start()
+        except Exception as exc:
+            self.state.backend_status[backend.name] = "failed"
+            log.error("embedded backend %s failed to start: %s", backend.name, exc)
+            return
+        self.state.upstream.set_base_url(backend.name, base_url)
+        self.state.backend_status[backend.name] = "ready"
+        await self.state.discover()
+        log.info("embedded backend %s ready at %s", backend.name, base_url)
+
+    async def stop(self) -> None:
+        await self.server.shutdown()
+        for task in self._background:
+            task.cancel()
+        for server in self.embedded:
+            with contextlib.suppress(Exception):
+                await server.stop()
+        await self.state.upstream.aclose()
+        await self.http.aclose()
+
+
+async def run_service(service: Service, on_ready: Callable[[Service], None] | None = None
+                      ) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully."""
+    await service.start()
+    install_signal_handlers(service.server.request_stop)
+    if on_ready is not None:
+        on_ready(service)
+    await service.server.wait_stopped()
+    log.info("shutting down")
+    await service.stop()
