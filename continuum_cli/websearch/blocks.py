@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from continuum_cli.translate.server_blocks import render_server_result
+
 if TYPE_CHECKING:
     from continuum_cli.websearch.providers.base import SearchResult
 
@@ -145,56 +147,25 @@ def text_block_events(index: int, text: str) -> list[Event]:
 # -- text for the model ---------------------------------------------------------------------
 
 
-def render_results(query: str, results: Sequence[SearchResult]) -> str:
-    """What the backend model reads as the tool result (and the fallback answer text)."""
-    if not results:
-        return f'The web search for "{query}" returned no results.'
-    parts = [f'Web search results for "{query}":']
-    for rank, r in enumerate(results, 1):
-        parts.append(_render_one(rank, r.title, r.url, r.page_age, r.snippet))
-    return "\n\n".join(parts)
+def snippet_of(item: Mapping[str, Any]) -> str | None:
+    """The snippet behind one of our `web_search_result` items, for history replay and the
+    tool message (`translate.server_blocks` renders; this decodes). Foreign results -> None."""
+    decoded = decode_encrypted_content(item.get("encrypted_content"))
+    if not decoded:
+        return None
+    parts = [str(decoded.get("snippet") or ""), *map(str, decoded.get("extra_snippets") or [])]
+    return " ".join(p for p in parts if p).strip() or None
 
 
-def _render_one(rank: int, title: str, url: str, age: str | None, snippet: str) -> str:
-    lines = [f"[{rank}] {title or url}", f"URL: {url}"]
-    if age:
-        lines.append(f"Published: {age}")
-    if snippet:
-        lines.append(snippet)
-    return "\n".join(lines)
+def results_text(use_block: Block, result: Block) -> str:
+    """One rendering of a search (the same text the backend model reads as the tool result)."""
+    return render_server_result(result, call=use_block, snippet_of=snippet_of)
 
 
 def render_error(query: str, error_code: str) -> str:
+    """A plain sentence for the client when a search failed and no model turn follows."""
     meaning = ERROR_MEANINGS.get(error_code, "the search failed")
     return f'The web search for "{query}" failed ({error_code}: {meaning}).'
-
-
-def render_replayed_result(query: str, content: object) -> str:
-    """Text for a `web_search_tool_result` found in an earlier assistant turn (§1.8).
-
-    Our own results carry their snippet in `encrypted_content`; foreign ones give only
-    title, url and age. An error object renders as the error line.
-    """
-    if isinstance(content, Mapping):
-        code = str(content.get("error_code") or "unavailable")
-        return render_error(query, code)
-    items = [_as_dict(item) for item in (content or [])]  # type: ignore[union-attr]
-    if not items:
-        return render_results(query, [])
-    parts = [f'Web search results for "{query}":']
-    for rank, item in enumerate(items, 1):
-        decoded = decode_encrypted_content(item.get("encrypted_content")) or {}
-        snippet = " ".join([decoded.get("snippet") or "", *decoded.get("extra_snippets", [])])
-        parts.append(_render_one(rank, str(item.get("title") or ""), str(item.get("url") or ""),
-                                 item.get("page_age"), snippet.strip()))
-    return "\n\n".join(parts)
-
-
-def _as_dict(obj: object) -> dict[str, Any]:
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    dump = getattr(obj, "model_dump", None)
-    return dump() if callable(dump) else {}
 
 
 # -- domain rules (§1.2: no scheme, subdomains included, subpaths supported) -----------------
