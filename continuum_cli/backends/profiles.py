@@ -86,9 +86,8 @@ def normalize_base_url(url: str, backend_type: str) -> str:
     path (`http://host/openai/v1`) is kept as given, minus a trailing slash.
     """
     profile = profile_for(backend_type)
-    parts = urlsplit(url.strip())
-    if not parts.scheme:
-        parts = urlsplit("http://" + url.strip())
+    text = url.strip()
+    parts = urlsplit(text if "://" in text else "http://" + text)
     path = parts.path.rstrip("/")
     if path.endswith("/chat/completions"):
         path = path[: -len("/chat/completions")]
