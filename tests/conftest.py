@@ -10,6 +10,8 @@ import pytest
 from tests.fakes.scripted_backend import ScriptedBackend
 from tests.router import RouterThread, settings_for
 
+pytest_plugins = ["tests.fixtures_llama"]  # real llama.cpp server fixtures (realbackend, e2e)
+
 _ISOLATED_ENV = ("CONTINUUM_CONFIG", "CONTINUUM_BIND", "CONTINUUM_LOG_LEVEL",
                  "CONTINUUM_LOG_FORMAT", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY",
                  "ANTHROPIC_AUTH_TOKEN", "BRAVE_API_KEY", "SERPER_API_KEY", "EXA_API_KEY")
