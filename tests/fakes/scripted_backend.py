@@ -287,23 +287,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(reply.body)
 
     def _sse(self, reply: Chunks) -> None:
+        # chunked transfer encoding, as llama.cpp and vLLM send it: a cut mid-stream is then
+        # visible to the client as an incomplete body, not as a normal end
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
-        self.send_header("connection", "close")
+        self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        self.close_connection = True
         try:
             for i, c in enumerate(reply.chunks):
                 if reply.cut_after is not None and i >= reply.cut_after:
+                    self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                self.wfile.write(b"data: " + json.dumps(c).encode() + b"\n\n")
-                self.wfile.flush()
+                self._frame(b"data: " + json.dumps(c).encode() + b"\n\n")
                 if reply.delay:
                     time.sleep(reply.delay)
             if reply.done:
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                self._frame(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
             self.backend.disconnects.append(time.monotonic())
+
+    def _frame(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
