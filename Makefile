@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv test test-fast zipapp bench completions clean
+.PHONY: venv test test-fast zipapp bench completions clean run claude-code
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,28 @@ bench: $(STAMP)
 
 completions: $(STAMP)
 	$(PY) -m continuum_cli.cli.completions_gen completions
+
+# Start the router. With no config.yaml and no local backend it serves the embedded
+# llama.cpp backend (SmolLM2-135M, fetched once into the user cache).
+run: $(STAMP)
+	$(VENV)/bin/continuum serve
+
+# The pinned Claude Code CLI for the end-to-end tests, in a gitignored folder. npm may skip
+# the postinstall that puts the native binary in place; it is run by hand if so.
+CC_VERSION = 2.1.332
+CC_DIR     = .cache/cc
+CC_STAMP   = $(CC_DIR)/.installed-$(CC_VERSION)
+
+claude-code: $(CC_STAMP)
+
+$(CC_STAMP):
+	mkdir -p $(CC_DIR)
+	test -f $(CC_DIR)/package.json || echo '{"name":"continuum-e2e-cc","private":true}' > $(CC_DIR)/package.json
+	cd $(CC_DIR) && npm install --no-audit --no-fund --loglevel=error @anthropic-ai/claude-code@$(CC_VERSION)
+	$(CC_DIR)/node_modules/.bin/claude --version | grep -q '$(CC_VERSION)' || \
+	  (cd $(CC_DIR) && node node_modules/@anthropic-ai/claude-code/install.cjs)
+	$(CC_DIR)/node_modules/.bin/claude --version | grep -q '$(CC_VERSION)'
+	touch $(CC_STAMP)
 
 clean:
 	rm -rf dist build *.egg-info .pytest_cache
