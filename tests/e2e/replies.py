@@ -45,8 +45,15 @@ def tool_results(rec: Recorded) -> list[str]:
     return [_text_of(m.get("content")) for m in messages(rec) if m.get("role") == "tool"]
 
 
+def user_text_of(body: Any) -> str:
+    """All user-message text of an OpenAI request body."""
+    found = body.get("messages") if isinstance(body, dict) else None
+    return "\n".join(_text_of(m.get("content")) for m in found or []
+                     if isinstance(m, dict) and m.get("role") == "user")
+
+
 def user_text(rec: Recorded) -> str:
-    return "\n".join(_text_of(m.get("content")) for m in messages(rec) if m.get("role") == "user")
+    return user_text_of(rec.body)
 
 
 def bash_round_trip(rec: Recorded) -> Reply:
