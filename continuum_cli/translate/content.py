@@ -76,7 +76,8 @@ def image_part(block: Block) -> Part:
     kind = source.get("type")
     if kind == "base64":
         media = source.get("media_type") or "image/png"
-        return {"type": "image_url", "image_url": {"url": f"data:{media};base64,{source.get('data', '')}"}}
+        url = f"data:{media};base64,{source.get('data', '')}"
+        return {"type": "image_url", "image_url": {"url": url}}
     if kind == "url" and source.get("url"):
         return {"type": "image_url", "image_url": {"url": source["url"]}}
     if kind == "file":
@@ -107,7 +108,8 @@ def _document_body(source: Block) -> str:
         return _decode_text(source.get("data", ""))
     if kind == "file":
         raise InvalidRequest(FILE_UNSUPPORTED)
-    raise InvalidRequest(f"document block: unsupported source {kind!r} ({media or 'no media type'})")
+    media = media or "no media type"
+    raise InvalidRequest(f"document block: unsupported source {kind!r} ({media})")
 
 
 def _decode_text(data: str) -> str:

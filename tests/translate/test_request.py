@@ -176,7 +176,8 @@ STRUCTURE = [
     ),
     pytest.param(
         [user("q"), assistant([tool_use("t1", "ToolSearch", {"query": "select:W"})]),
-         user([result("t1", [{"type": "tool_reference", "tool_name": "W"}]), text("Tool loaded.")])],
+         user([result("t1", [{"type": "tool_reference", "tool_name": "W"}]),
+               text("Tool loaded.")])],
         [{"role": "user", "content": "q"},
          {"role": "assistant", "content": None,
           "tool_calls": [call("t1", "ToolSearch", '{"query": "select:W"}')]},
@@ -251,7 +252,7 @@ def test_message_structure(messages: list[dict[str, Any]], expected: list[dict[s
         ),
     ],
 )
-def test_images_and_documents(messages: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+def test_images_and_documents(messages: list[dict[str, Any]], expected: list[dict]) -> None:
     assert msgs(*messages) == expected
 
 
@@ -286,7 +287,8 @@ def test_unsupported_content_is_a_clear_400(block: dict[str, Any], message: str)
 def test_assistant_prefill(profile: str, flags: dict[str, Any]) -> None:
     body = translate(profile, messages=[user("q"), assistant([text("{")])])
     assert body["messages"][-1] == {"role": "assistant", "content": "{"}
-    assert {k: body[k] for k in ("continue_final_message", "add_generation_prompt") if k in body} == flags
+    keys = ("continue_final_message", "add_generation_prompt")
+    assert {k: body[k] for k in keys if k in body} == flags
 
 
 def test_tool_call_ending_is_not_prefill() -> None:
@@ -371,7 +373,7 @@ def test_tool_name_map_is_reversible(names: list[str]) -> None:
     table = ToolNameMap.build(names)
     backend = [table.to_openai(n) for n in names]
     assert len(set(backend)) == len(names)
-    for name, safe in zip(names, backend):
+    for name, safe in zip(names, backend, strict=True):
         assert 1 <= len(safe) <= 64 and safe.replace("_", "").replace("-", "").isalnum()
         assert table.to_anthropic(safe) == name
     if names == ["ok-name_1"]:
@@ -399,7 +401,8 @@ BASH = [{"name": "Bash", "input_schema": {"type": "object"}}]
         pytest.param("ollama", {"type": "any"}, {"tool_choice": "auto"}, id="any-not-honoured"),
         pytest.param("vllm", {"type": "none"}, {"tool_choice": "none"}, id="none"),
         pytest.param("vllm", {"type": "tool", "name": "Bash"},
-                     {"tool_choice": {"type": "function", "function": {"name": "Bash"}}}, id="named"),
+                     {"tool_choice": {"type": "function", "function": {"name": "Bash"}}},
+                     id="named"),
         pytest.param("vllm", {"type": "tool", "name": "Missing"}, {}, id="named-unknown-dropped"),
         pytest.param("vllm", {"type": "auto", "disable_parallel_tool_use": True},
                      {"tool_choice": "auto", "parallel_tool_calls": False}, id="no-parallel"),
@@ -446,7 +449,8 @@ def test_sampling(profile: str, fields: dict[str, Any], expected: dict[str, Any]
 @pytest.mark.parametrize(
     ("stream", "expected"),
     [
-        pytest.param(True, {"stream": True, "stream_options": {"include_usage": True}}, id="stream"),
+        pytest.param(True, {"stream": True, "stream_options": {"include_usage": True}},
+                     id="stream"),
         pytest.param(False, {"stream": False}, id="no-stream"),
     ],
 )

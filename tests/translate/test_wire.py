@@ -24,7 +24,8 @@ def body(**fields: object) -> dict:
         pytest.param(b"[1]", "request body must be a JSON object", id="not-object"),
         pytest.param({"max_tokens": 1, "messages": HI}, "model: field required", id="no-model"),
         pytest.param({"model": "m", "max_tokens": 1}, "messages: field required", id="no-messages"),
-        pytest.param({"model": "m", "messages": HI}, "max_tokens: field required", id="no-max-tokens"),
+        pytest.param({"model": "m", "messages": HI}, "max_tokens: field required",
+                     id="no-max-tokens"),
         pytest.param(body(max_tokens="10"), "max_tokens: must be an integer", id="max-tokens-str"),
         pytest.param(body(max_tokens=True), "max_tokens: must be an integer", id="max-tokens-bool"),
         pytest.param(body(max_tokens=0), "max_tokens: must be greater than", id="max-tokens-zero"),
@@ -51,8 +52,8 @@ def test_rejects_with_clear_message(raw: object, message: str) -> None:
 @pytest.mark.parametrize(
     "fields",
     [
-        pytest.param({"tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 8}]},
-                     id="server-tool-without-input-schema"),
+        pytest.param({"tools": [{"type": "web_search_20250305", "name": "web_search",
+                                 "max_uses": 8}]}, id="server-tool-without-input-schema"),
         pytest.param({"tools": [{"name": "T", "defer_loading": True}]}, id="custom-tool-no-schema"),
         pytest.param({"context_management": {"edits": []}, "safeguards": [], "speed": "fast"},
                      id="unknown-top-level"),
@@ -85,7 +86,8 @@ def test_server_and_custom_tools_are_told_apart() -> None:
 @pytest.mark.parametrize(
     ("name", "payload", "frame"),
     [
-        pytest.param("ping", {"type": "ping"}, b'event: ping\ndata: {"type":"ping"}\n\n', id="ping"),
+        pytest.param("ping", {"type": "ping"}, b'event: ping\ndata: {"type":"ping"}\n\n',
+                     id="ping"),
         pytest.param(
             "content_block_delta", {"type": "x", "text": "é ✓"},
             'event: content_block_delta\ndata: {"type":"x","text":"é ✓"}\n\n'.encode(),
