@@ -1,4 +1,6 @@
-"""Pure verdicts on the client side: Claude Code's environment and the web-search provider.
+"""The client side, pure: what Claude Code's environment should be (`client_env`, used by
+`continuum claude` and `continuum env`), verdicts on the environment it has, and on the
+web-search provider.
 
 REPORT.md §2: Claude Code appends `/v1/messages` to `ANTHROPIC_BASE_URL` itself, so the base
 must end in `/anthropic` (a base ending in `/v1` yields `/v1/v1/messages`). §3: it sends
@@ -14,7 +16,7 @@ from urllib.parse import urlsplit
 from continuum_cli.auth import find_key
 from continuum_cli.config.models import PROVIDER_KEY_ENV, ApiKey, Settings
 from continuum_cli.doctor.model import CheckResult, failed, passed, skipped, warned
-from continuum_cli.errors import ProviderError
+from continuum_cli.errors import ContinuumError, ProviderError
 
 _SAME_HOST = {"localhost": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 ENV_HINT = 'use `continuum claude`, or run `eval "$(continuum env)"` before `claude`'
@@ -29,6 +31,35 @@ def router_url(settings: Settings, explicit: str | None = None) -> str:
     host, port = settings.server.host, settings.server.port
     host = _SAME_HOST.get(host, host)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+PLACEHOLDER_KEY = "continuum-local"
+
+
+def client_env(settings: Settings, router: str, env: Mapping[str, str],
+               keys: Sequence[ApiKey]) -> dict[str, str]:
+    """The variables that wire Claude Code to this router. A key the client already has and
+    the router accepts is kept; otherwise blocking mode gets the first usable configured key
+    and permissive mode a placeholder (Claude Code asks for a login without any key)."""
+    wanted = {"ANTHROPIC_BASE_URL": f"{router}/anthropic", "CLAUDE_CODE_ATTRIBUTION_HEADER": "0"}
+    mine = [env[v].strip() for v in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+            if env.get(v, "").strip()]
+    if settings.api_keys.mode == "permissive":
+        if not mine:
+            wanted["ANTHROPIC_API_KEY"] = PLACEHOLDER_KEY
+        return wanted
+    if not any(find_key(k, keys) for k in mine):
+        wanted["ANTHROPIC_API_KEY"] = _usable_key(keys)
+    return wanted
+
+
+def _usable_key(keys: Sequence[ApiKey]) -> str:
+    for entry in keys:
+        if find_key(entry.key, keys) is not None:
+            return entry.key
+    raise ContinuumError("api_keys is in blocking mode but has no enabled, unexpired key",
+                         hint="add one under api_keys.keys (or keys_file), or use "
+                         "mode: permissive")
 
 
 def _endpoint(url: str) -> tuple[str, int | None]:

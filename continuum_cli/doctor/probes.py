@@ -85,3 +85,9 @@ def _version_line(path: str, code: int | None, out: bytes, err: bytes
         detail = err.decode("utf-8", "replace").strip().splitlines()
         return path, None, f"exit {code}" + (f": {detail[-1][:120]}" if detail else "")
     return path, lines[0].strip(), None
+
+
+async def router_health(url: str, timeout: float = 1.0) -> HttpOutcome:
+    """GET {url}/health on a client of its own (for `continuum claude`'s start-up wait)."""
+    async with httpx.AsyncClient(trust_env=False) as http:
+        return await request(http, "GET", url + "/health", timeout=timeout)

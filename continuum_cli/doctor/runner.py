@@ -123,16 +123,17 @@ async def load(opts: DoctorOptions) -> tuple[CheckResult, Settings | None, tuple
     text = path.read_text(encoding="utf-8")
     try:
         loaded = load_config_text(text, str(path), opts.env)
-        keys = loaded.settings.api_keys.keys + _keys_file(loaded.settings)
+        keys = configured_keys(loaded.settings)
     except ConfigError as exc:
         return checks.config_error(exc, checks.missing_vars(text, opts.env)), None, ()
     return checks.config_ok(str(path), loaded.settings, loaded.env_vars), loaded.settings, keys
 
 
-def _keys_file(settings: Settings) -> tuple[ApiKey, ...]:
+def configured_keys(settings: Settings) -> tuple[ApiKey, ...]:
+    """`api_keys.keys` plus the entries of `api_keys.keys_file` (as the router loads them)."""
     from continuum_cli.api.state import load_keys_file
 
-    return load_keys_file(settings.api_keys.keys_file)
+    return settings.api_keys.keys + load_keys_file(settings.api_keys.keys_file)
 
 
 async def _without_config(opts: DoctorOptions
