@@ -266,8 +266,8 @@ class HttpProvider:
             return ProviderError(
                 f"{self.name} rate limit hit (HTTP 429{suffix})", error_code="too_many_requests",
                 status=status,
-                hint="the provider's plan caps queries per second/month; wait a moment, "
-                "upgrade the plan or switch web_search.provider",
+                hint="the provider's free tier may be capped at a low QPS or monthly quota; "
+                "wait, upgrade the plan or switch providers (web_search.provider)",
             )
         if self.is_bad_key(status, body):
             return self._bad_key(status, suffix)
