@@ -39,11 +39,14 @@ def to_openai_request(
     upstream_model: str,
     profile: BackendProfile,
     snippet_of: Callable[[Block], str | None] | None = None,
+    max_tokens_cap: int | None = None,
 ) -> OpenAIRequest:
     """Translate `req` for a backend described by `profile`.
 
     `snippet_of` lets the web-search module decode a snippet from the opaque
     `encrypted_content` of results it minted, when such results are replayed in history.
+    `max_tokens_cap`, when the caller knows the backend's window, is the room left after the
+    prompt: `max_tokens` is clamped to it instead of letting the backend refuse (item 25).
     """
     tools = exposed_tools(req)
     names = ToolNameMap.build([t.name for t in tools] + _history_tool_names(req))
@@ -54,7 +57,7 @@ def to_openai_request(
         body["tools"] = openai_tools(tools, names)
         sent = {t["function"]["name"] for t in body["tools"]}
         body.update(openai_tool_choice(req.tool_choice, sent=sent, names=names, profile=profile))
-    body.update(_sampling(req, profile))
+    body.update(_sampling(req, profile, max_tokens_cap))
     body.update(thinking_params(req, profile))
     body.update(_stream_params(req))
     if prefill and profile.continue_final_message:
@@ -119,11 +122,11 @@ def _is_prefill(req: MessagesRequest, messages: list[dict[str, Any]]) -> bool:
     )
 
 
-def _sampling(req: MessagesRequest, profile: BackendProfile) -> dict[str, Any]:
+def _sampling(req: MessagesRequest, profile: BackendProfile, cap: int | None) -> dict[str, Any]:
     """Items 25–28. `metadata` is never forwarded (item 3: some backends reject it)."""
     out: dict[str, Any] = {}
     if req.max_tokens is not None:
-        out["max_tokens"] = req.max_tokens
+        out["max_tokens"] = req.max_tokens if cap is None else max(1, min(req.max_tokens, cap))
     if req.stop_sequences:
         out["stop"] = list(req.stop_sequences)
     if req.temperature is not None:

@@ -290,6 +290,12 @@ class StreamTranslator:
                                      output_fallback=estimate_output_tokens(self._out_chars))
 
 
+def think_probe_chars(thinking_mode: str | None) -> int:
+    """The `think_probe_chars` to use for a request whose `request.thinking_mode()` is given:
+    no hold-back when thinking was turned off, since no reasoning is expected."""
+    return 0 if thinking_mode == "off" else DEFAULT_PROBE_CHARS
+
+
 def _finished(call: Call) -> bool:
     """Whether the open call can be closed for the next one (its arguments parse)."""
     return is_complete_json(call.raw)

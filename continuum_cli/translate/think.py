@@ -14,10 +14,11 @@ from __future__ import annotations
 OPEN = "<think>"
 CLOSE = "</think>"
 # How much leading content a stream may hold back while it cannot tell whether a lone
-# `</think>` is coming (closing-tag-only case). Past this, the content is text: the delay
-# for ordinary answers stays under a second or two of generation. Reasoning longer than
-# this still works, degraded: it is shown as text and the stray tag is removed.
-DEFAULT_PROBE_CHARS = 1024
+# `</think>` is coming (closing-tag-only case). Past this (~130 tokens), the content is text,
+# so an ordinary answer from a model that does not think is delayed by a few seconds at most.
+# Longer reasoning still works, degraded: it is shown as text and the stray tag is removed.
+# Callers pass 0 when thinking is off (see `stream.think_probe_chars`).
+DEFAULT_PROBE_CHARS = 512
 
 Segment = tuple[str, str]  # ("thinking" | "text", piece)
 

@@ -566,3 +566,20 @@ def test_body_top_level() -> None:
     body = translate(messages=[user("q")])
     assert body["model"] == "up"
     assert list(body)[:2] == ["model", "messages"]
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "cap", "expected"),
+    [
+        pytest.param(64000, 20000 - 16614, 3386, id="clamped-to-room-left"),
+        pytest.param(100, 5000, 100, id="under-cap"),
+        pytest.param(100, 0, 1, id="never-below-one"),
+        pytest.param(100, None, 100, id="no-cap"),
+    ],
+)
+def test_max_tokens_cap(max_tokens: int, cap: int | None, expected: int) -> None:
+    req = parse_messages_request({"model": "m", "max_tokens": max_tokens,
+                                  "messages": [user("q")]})
+    body = to_openai_request(req, upstream_model="u", profile=PROFILES["vllm"],
+                             max_tokens_cap=cap).body
+    assert body["max_tokens"] == expected

@@ -18,7 +18,8 @@ from continuum_cli.errors import UpstreamUnavailable
 from continuum_cli.translate.ids import thinking_signature, tool_use_id
 from continuum_cli.translate.names import ToolNameMap
 from continuum_cli.translate.sse_encode import encode_event
-from continuum_cli.translate.stream import Event, StreamTranslator
+from continuum_cli.translate.stream import Event, StreamTranslator, think_probe_chars
+from continuum_cli.translate.think import DEFAULT_PROBE_CHARS
 
 MID = "msg_s"
 NAMES = ToolNameMap.build(["Bash", "Read", "mcp.do"])
@@ -462,3 +463,15 @@ def test_error_chunk_raises() -> None:
     t.start_events()
     with pytest.raises(UpstreamUnavailable, match="out of memory"):
         t.feed({"error": {"message": "CUDA out of memory", "code": 500}})
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        pytest.param("off", 0, id="thinking-off-no-probe"),
+        pytest.param("medium", DEFAULT_PROBE_CHARS, id="thinking-on"),
+        pytest.param(None, DEFAULT_PROBE_CHARS, id="unspecified"),
+    ],
+)
+def test_think_probe_chars(mode: str | None, expected: int) -> None:
+    assert think_probe_chars(mode) == expected
