@@ -1,0 +1,100 @@
+"""Budgets and the printed table for bench/overhead.py (pure: results dict in, text out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DIRECT, FLOOR = "direct", "floor"
+ROUTERS = ("router /v1", "router /anthropic")
+# The issue's budgets (2-core machine).
+ADDED_P50_MS = 2.0
+VS_FLOOR = 1.3
+FIRST_EVENT_MS = 2.0
+EVENTS_PER_S = 20_000
+# "Flat" per-event cost: the longest stream may cost at most this much more per event than
+# the shortest (a cost that grows with the stream shows up as a multiple, not a few percent).
+FLATNESS = 1.25
+
+
+def _added(phase: dict[str, Any], name: str, key: str = "p50_ms") -> float:
+    return float(phase[name][key] - phase[DIRECT][key])
+
+
+def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    c1, first, streams = results["non_stream_c1"], results["first_event"], results["streams"]
+    floor_added = _added(c1, FLOOR)
+    out = []
+    for name in ROUTERS:
+        added = _added(c1, name)
+        out.append(_check(f"{name}: added p50 at c=1 <= {ADDED_P50_MS} ms", added, ADDED_P50_MS))
+        out.append(_check(f"{name}: added p50 at c=1 <= {VS_FLOOR} x floor's "
+                          f"({floor_added:.3f} ms)", added, VS_FLOOR * floor_added))
+        out.append(_check(f"{name}: first event <= {FIRST_EVENT_MS} ms after direct",
+                          _added(first, name), FIRST_EVENT_MS))
+        lengths = sorted(streams[name], key=int)
+        longest, shortest = streams[name][lengths[-1]], streams[name][lengths[0]]
+        out.append(_check(f"{name}: >= {EVENTS_PER_S} events/s on a {lengths[-1]}-event stream",
+                          -longest["events_per_s"], -EVENTS_PER_S))
+        out.append(_check(f"{name}: per-event cost at {lengths[-1]} <= {FLATNESS} x at "
+                          f"{lengths[0]} events", longest["us_per_event"],
+                          FLATNESS * shortest["us_per_event"]))
+    return out
+
+
+def _check(label: str, value: float, limit: float) -> dict[str, Any]:
+    # "at least" budgets come in negated so that every check reads value <= limit
+    return {"budget": label, "value": round(abs(value), 3), "limit": round(abs(limit), 3),
+            "met": value <= limit}
+
+
+def _latency_table(title: str, phase: dict[str, Any], with_rps: bool = False) -> list[str]:
+    direct = phase[DIRECT]
+    floor_added = _added(phase, FLOOR)
+    head = f"{'target':<20}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'x direct':>10}"
+    head += f"{'+ vs floor':>11}" + (f"{'req/s':>9}{'cpu ms/req':>11}" if with_rps else "")
+    lines = [title, head]
+    for name, row in phase.items():
+        added, added99 = _added(phase, name), _added(phase, name, "p99_ms")
+        line = (f"{name:<20}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}{added:>+9.3f}"
+                f"{added99:>+9.3f}{row['p50_ms'] / direct['p50_ms']:>10.2f}")
+        ratio = f"{added / floor_added:.2f}" if name not in (DIRECT,) and floor_added > 0 else "-"
+        line += f"{ratio:>11}"
+        if with_rps:
+            line += f"{row['rps']:>9.0f}{row['cpu_ms_per_request']:>11.3f}"
+        lines.append(line)
+    return lines
+
+
+def _stream_table(streams: dict[str, Any]) -> list[str]:
+    lengths = sorted(next(iter(streams.values())), key=int)
+    head = f"{'target':<20}" + "".join(f"{f'{n} ev/s':>14}{'us/ev':>8}{'cpu':>7}"
+                                       for n in lengths)
+    head += f"{'x direct':>10}"
+    lines = ["long streams: relayed events/s (first event to last content)", head]
+    direct_rate = streams[DIRECT][lengths[-1]]["events_per_s"]
+    for name, row in streams.items():
+        cells = "".join(f"{row[n]['events_per_s']:>14,.0f}{row[n]['us_per_event']:>8.2f}"
+                        f"{row[n]['cpu_us_per_event']:>7.1f}" for n in lengths)
+        lines.append(f"{name:<20}{cells}{row[lengths[-1]]['events_per_s'] / direct_rate:>10.2f}")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [f"machine: {m['nproc']} cores, {m['cpu']}, Python {m['python']}, "
+             f"load average at start {m['loadavg_at_start']}", ""]
+    lines += _latency_table("non-stream latency, c=1 (one keep-alive connection)",
+                            results["non_stream_c1"], with_rps=True) + [""]
+    lines += _latency_table("non-stream latency, c=16 (16 closed-loop connections)",
+                            results["non_stream_c16"], with_rps=True) + [""]
+    lines += _latency_table("time to the first streamed event (any event)",
+                            results["first_event"]) + [""]
+    lines += _latency_table("time to the first streamed content (text)",
+                            results["first_content"]) + [""]
+    lines += _stream_table(results["streams"]) + [""]
+    lines.append("budgets")
+    for check in results["budgets"]:
+        mark = "ok  " if check["met"] else "MISS"
+        lines.append(f"  {mark} {check['budget']}: {check['value']} (limit {check['limit']})")
+    lines.append(f"\nwhole run: {results['seconds']} s")
+    return "\n".join(lines)
