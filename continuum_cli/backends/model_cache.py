@@ -62,9 +62,11 @@ def default_cache_dir() -> Path:
 
 
 def report(progress: Progress | None, message: str) -> None:
-    log.info("%s", message)
+    """Tell the caller's progress sink (the CLI logs it), else the `continuum.embedded` log."""
     if progress is not None:
         progress(message)
+    else:
+        log.info("%s", message)
 
 
 def sha256_file(path: Path) -> str:
