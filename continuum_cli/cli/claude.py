@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated, Optional
+from typing import IO, Annotated
 
 import typer
 from platformdirs import user_log_dir
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
 def claude(
     ctx: typer.Context,
     # --config only: `-c` is Claude Code's own --continue and must pass through.
-    config: Annotated[Optional[str], typer.Option(  # noqa: UP007
+    config: Annotated[str | None, typer.Option(
         "--config", envvar="CONTINUUM_CONFIG", help="Path to config.yaml.")] = None,
 ) -> None:
     """Run Claude Code against the router (starting it if needed); other args go to claude."""

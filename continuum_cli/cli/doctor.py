@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 def doctor(
     config: ConfigOpt = None,
-    url: Annotated[Optional[str], typer.Option(  # noqa: UP007
+    url: Annotated[str | None, typer.Option(
         "--url", help="Router URL to test (default: from the config's bind address).")] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Do not send a real web-search query.")] = False,

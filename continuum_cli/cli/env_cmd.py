@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -55,7 +55,7 @@ def wanted_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]
 
 def env(
     config: ConfigOpt = None,
-    shell: Annotated[Optional[Shell], typer.Option(  # noqa: UP007
+    shell: Annotated[Shell | None, typer.Option(
         "--shell", help="Syntax of the lines (default: from $SHELL).")] = None,
 ) -> None:
     """Print export lines that point Claude Code at the router: eval "$(continuum env)"."""

@@ -145,8 +145,9 @@ def _not_found(name: str, model: str, required: bool, exc: ModelNotFound, settin
     evidence = f"Model {model} not found"
     if "which no backend serves" in (exc.hint or ""):
         return failed(name, evidence + " (alias target unserved)", exc.hint or "")
+    example = example_model(settings, discovered)
     fix = ("model_aliases is not configured for it: add at least a `default:` entry mapping to "
-           f"your backend's model (`continuum alias set default {example_model(settings, discovered)}`)")
+           f"your backend's model (`continuum alias set default {example}`)")
     return failed(name, evidence, fix) if required else warned(name, evidence, fix)
 
 

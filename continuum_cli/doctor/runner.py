@@ -164,7 +164,7 @@ async def backend_checks(ctx: Context) -> tuple[list[CheckResult], dict[str, lis
         return [checks.no_backends()], {}
     pairs = await asyncio.gather(*(_backend(ctx, i, b)
                                    for i, b in enumerate(ctx.settings.backends)))
-    served = {b.name: models for b, (_, models) in zip(ctx.settings.backends, pairs)
+    served = {b.name: models for b, (_, models) in zip(ctx.settings.backends, pairs, strict=True)
               if models is not None}
     return [result for result, _ in pairs], served
 
