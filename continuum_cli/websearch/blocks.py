@@ -216,6 +216,8 @@ def url_allowed(url: str, allowed: Sequence[str], blocked: Sequence[str]) -> boo
 _R = TypeVar("_R", bound="SearchResult")
 
 
-def filter_results(results: Iterable[_R], allowed: Sequence[str], blocked: Sequence[str]) -> list[_R]:
+def filter_results(
+    results: Iterable[_R], allowed: Sequence[str], blocked: Sequence[str]
+) -> list[_R]:
     """Provider operators are best effort, so every result is checked again (§3.4)."""
     return [r for r in results if url_allowed(r.url, allowed, blocked)]

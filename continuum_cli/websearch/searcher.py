@@ -85,6 +85,10 @@ class Searcher:
                 exc.message,
             )
             return error_result_block(tool_use_id, exc.error_code)
+        except Exception:  # a provider bug must not fail the client's request either (§1.4)
+            log.exception("web_search provider %s failed unexpectedly for %r",
+                          self.provider_name, query)
+            return error_result_block(tool_use_id, "unavailable")
         self.executed += 1
         log.info("web_search loop round complete provider=%s query=%r results=%d ms=%d",
                  self.provider_name, response.query, len(response.results), _ms(started))

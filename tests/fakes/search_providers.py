@@ -35,7 +35,8 @@ KEY_HEADERS = {"brave": "x-subscription-token", "serper": "x-api-key", "exa": "x
 BAD_KEY_STATUS = {"brave": 422, "serper": 403, "exa": 401}
 
 DEFAULT_RESULTS: list[dict[str, Any]] = [
-    {"title": "asyncio — Asynchronous I/O", "url": "https://docs.python.org/3/library/asyncio.html",
+    {"title": "asyncio — Asynchronous I/O",
+     "url": "https://docs.python.org/3/library/asyncio.html",
      "snippet": "asyncio is a library to write concurrent code using the async/await syntax.",
      "age": "March 3, 2025", "iso": "2025-03-03T00:00:00"},
     {"title": "Asyncio in depth", "url": "https://blog.example.com/posts/asyncio",

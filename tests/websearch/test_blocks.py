@@ -1,4 +1,5 @@
-"""Pure builders: server-tool blocks and events, encrypted_content, domain rules (websearch.md §1)."""
+"""Pure builders: server-tool blocks and events, encrypted_content and domain rules
+(websearch.md §1)."""
 
 from __future__ import annotations
 

@@ -200,7 +200,11 @@ class HttpProvider:
         allowed, blocked = normalize_domains(allowed_domains), normalize_domains(blocked_domains)
         count = max(1, min(count, self.max_count))
         started = time.perf_counter()
-        request = self.build_request(text, count, allowed, blocked, user_location)
+        try:
+            request = self.build_request(text, count, allowed, blocked, user_location)
+        except httpx.InvalidURL as exc:
+            raise ProviderError(f"{self.name}: invalid base URL {self.base_url!r}",
+                                hint="fix web_search.base_url") from exc
         response = await self._send(request)
         results = filter_results(self.parse_results(_json(response, self.name)), allowed, blocked)
         elapsed = (time.perf_counter() - started) * 1000
