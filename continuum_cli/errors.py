@@ -113,12 +113,13 @@ class InvalidRequest(ApiError):
 class PromptTooLong(InvalidRequest):
     """Context overflow. Never retried by Claude Code, which may compact instead."""
 
-    def __init__(self, tokens: int | None, maximum: int | None, detail: str = "") -> None:
-        if tokens and maximum:
+    def __init__(self, tokens: int | None, maximum: int | None, detail: str = "",
+                 text: str | None = None) -> None:
+        if not text and tokens and maximum:
             text = f"prompt is too long: {tokens} tokens > {maximum} maximum"
-        else:
-            text = "prompt is too long for the model's context window"
+        text = text or "prompt is too long for the model's context window"
         super().__init__(f"{text} ({detail})" if detail else text)
+        self.detail = detail
         self.tokens = tokens
         self.maximum = maximum
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from continuum_cli.api.common import flavor_of, for_flavor
 from continuum_cli.api.openai_passthrough import log_route
 from continuum_cli.api.state import AppState
 from continuum_cli.api.streaming import PING, with_keepalive
 from continuum_cli.backends.profiles import profile_for
-from continuum_cli.errors import envelope
+from continuum_cli.errors import PromptTooLong, envelope
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
 from continuum_cli.translate.ids import new_message_id
+from continuum_cli.upstream.errors import completion_budget
 from continuum_cli.translate.request import OpenAIRequest, thinking_mode, to_openai_request
 from continuum_cli.translate.response import to_anthropic_message
 from continuum_cli.translate.sse_encode import PING_FRAME, encode_event
@@ -30,6 +31,7 @@ from continuum_cli.websearch import emulation
 from continuum_cli.wire.anthropic import MessagesRequest, parse_messages_request
 
 log = logging.getLogger("continuum.api")
+T = TypeVar("T")
 
 
 async def create_message(state: AppState, request: Request) -> Response | StreamingResponse:
@@ -45,7 +47,8 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     tags = {"backend": route.backend.name, "model": route.upstream_model}
     if req.stream:
         return await _stream(state, req, route, translated, message_id, tags, request.path)
-    completion = await state.upstream.chat(route.backend, translated.body)
+    completion = await _fit_max_tokens(
+        translated, lambda body: state.upstream.chat(route.backend, body))
     message = to_anthropic_message(completion, model=req.model, message_id=message_id,
                                    tool_names=translated.tool_names,
                                    stop_sequences=req.stop_sequences,
@@ -59,9 +62,12 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
                   translated: OpenAIRequest, message_id: str, tags: dict[str, str],
                   path: str) -> StreamingResponse:
     stack = contextlib.AsyncExitStack()
+
+    async def open_stream(body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        return await stack.enter_async_context(state.upstream.stream_chat(route.backend, body))
+
     try:
-        chunks = await stack.enter_async_context(
-            state.upstream.stream_chat(route.backend, translated.body))
+        chunks = await _fit_max_tokens(translated, open_stream)
     except BaseException:
         await stack.aclose()
         raise
@@ -73,6 +79,27 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
     frames = sse_frames(translator, chunks, state.settings.server.ping_interval, path)
     return StreamingResponse(200, frames, "text/event-stream", _SSE_HEADERS, log=tags,
                              on_close=stack.aclose)
+
+
+async def _fit_max_tokens(translated: OpenAIRequest,
+                          send: Callable[[dict[str, Any]], Awaitable[T]]) -> T:
+    """Send; if the engine refused because prompt + max_tokens exceed its window while the
+    prompt alone fits, send once more with the room that is left (checklist item 25)."""
+    try:
+        return await send(translated.body)
+    except PromptTooLong as exc:
+        budget = completion_budget(exc)
+        if budget is None or budget[0] >= budget[1] - _MIN_COMPLETION:
+            raise
+        room = budget[1] - budget[0] - _FIT_MARGIN
+        log.info("max_tokens %s does not fit the backend's %d-token window after a %d-token "
+                 "prompt; retrying with max_tokens %d", translated.body.get("max_tokens"),
+                 budget[1], budget[0], room)
+        return await send({**translated.body, "max_tokens": room})
+
+
+_MIN_COMPLETION = 16
+_FIT_MARGIN = 8
 
 
 def _probe_chars(req: MessagesRequest) -> int:

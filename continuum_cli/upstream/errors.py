@@ -113,6 +113,26 @@ def _retry_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {"retry-after": value} if value else {}
 
 
+_SPLIT = re.compile(
+    r"(?:maximum context length (?:is|of) (?P<max>\d+)).*?(?P<prompt>\d+) (?:tokens )?"
+    r"(?:in|from) the (?:input )?messages,? (?:and )?(?P<completion>\d+) (?:tokens )?"
+    r"(?:in|for) the completion", re.IGNORECASE | re.DOTALL)
+
+
+def completion_budget(exc: PromptTooLong) -> tuple[int, int] | None:
+    """(prompt tokens, context window) when the engine said the *completion* did not fit.
+
+    vLLM and SGLang count `max_tokens` against the window: "maximum context length is 32768
+    tokens. However, you requested 160000 tokens (30000 in the messages, 128000 in the
+    completion)". Claude Code asks for 32k-128k tokens, so a caller can retry with the room
+    that is left instead of failing every turn (checklist item 25).
+    """
+    match = _SPLIT.search(str(exc.detail))
+    if not match:
+        return None
+    return int(match.group("prompt")), int(match.group("max"))
+
+
 def prompt_too_long(message: str) -> PromptTooLong:
     """Pull "N tokens" and "M maximum" out of the engine's wording where it gives them.
 
@@ -122,7 +142,14 @@ def prompt_too_long(message: str) -> PromptTooLong:
     numbers = [int(n) for n in _NUMBERS.findall(message)]
     tokens = maximum = None
     lowered = message.lower()
-    if "maximum context length is" in lowered and len(numbers) >= 2:
+    split = _SPLIT.search(message)
+    if split:
+        tokens, maximum = int(split.group("prompt")), int(split.group("max"))
+        if tokens < maximum:  # the prompt fits; max_tokens is what does not
+            return PromptTooLong(tokens, maximum, detail=message, text=(
+                f"max_tokens too large: {tokens} prompt tokens + "
+                f"{split.group('completion')} requested > {maximum} maximum"))
+    elif "maximum context length is" in lowered and len(numbers) >= 2:
         maximum, tokens = numbers[0], numbers[1]
     elif "exceeds" in lowered and len(numbers) >= 2:
         tokens, maximum = numbers[0], numbers[1]

@@ -330,3 +330,32 @@ def test_backend_json_reply_to_stream_request(router, scripted) -> None:
     with client(router).messages.stream(model="test-model", max_tokens=5, messages=USER) as s:
         final = s.get_final_message()
     assert final.content[0].text == "json body"
+
+
+VLLM_OVERFLOW = ("This model's maximum context length is 4096 tokens. However, you requested "
+                 "32050 tokens (50 in the messages, 32000 in the completion). Please reduce "
+                 "the length of the messages or completion.")
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_max_tokens_refit_to_backend_window(router, scripted, stream) -> None:
+    """Claude Code asks for 32k tokens; a 4k vLLM window refuses that, not the prompt."""
+    scripted.queue(Error(400, {"error": {"message": VLLM_OVERFLOW, "type": "BadRequestError"}}),
+                   Text("fits now"))
+    resp = httpx.post(router.anthropic_url + "/v1/messages", json={
+        "model": "test-model", "max_tokens": 32000, "stream": stream, "messages": USER})
+    assert resp.status_code == 200
+    assert "fits" in resp.text and "now" in resp.text
+    sent = [r.body["max_tokens"] for r in scripted.chat_requests()]
+    assert sent[0] == 32000 and 0 < sent[1] <= 4096 - 50
+
+
+def test_prompt_over_window_is_not_retried(router, scripted) -> None:
+    message = ("This model's maximum context length is 4096 tokens. However, you requested "
+               "9000 tokens (5000 in the messages, 4000 in the completion).")
+    scripted.queue(Error(400, {"error": {"message": message}}))
+    resp = httpx.post(router.anthropic_url + "/v1/messages", json={
+        "model": "test-model", "max_tokens": 4000, "messages": USER})
+    assert resp.status_code == 400
+    assert resp.json()["error"]["message"].startswith("prompt is too long: 5000 tokens > 4096")
+    assert len(scripted.chat_requests()) == 1
