@@ -62,7 +62,9 @@ def test_overflow_numbers_and_wording() -> None:
     assert exc.message.startswith("prompt is too long: 2031 tokens > 512 maximum")
     vllm = prompt_too_long("This model's maximum context length is 4096 tokens. However, you "
                            "requested 5000 tokens (4000 in the messages, 1000 in the completion).")
-    assert (vllm.tokens, vllm.maximum) == (5000, 4096)
+    # the prompt (4000) fits: it is max_tokens that does not, and the message says so
+    assert (vllm.tokens, vllm.maximum) == (4000, 4096)
+    assert vllm.message.startswith("max_tokens too large: 4000 prompt tokens + 1000 requested")
 
 
 def test_retry_after_is_kept_for_rate_limits() -> None:
