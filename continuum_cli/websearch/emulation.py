@@ -18,6 +18,7 @@ request: they become `web_search_tool_result_error` blocks (§1.4).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,7 +27,7 @@ from continuum_cli.api.state import AppState
 from continuum_cli.api.streaming import PING, with_keepalive
 from continuum_cli.backends.profiles import profile_for
 from continuum_cli.config.models import PROVIDER_KEY_ENV
-from continuum_cli.errors import ApiError, envelope
+from continuum_cli.errors import ApiError, PromptTooLong, envelope
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Response, StreamingResponse, json_response
 from continuum_cli.translate.request import to_openai_request
@@ -34,6 +35,7 @@ from continuum_cli.translate.server_blocks import server_tool_call, server_tool_
 from continuum_cli.translate.sse_encode import PING_FRAME, encode_event
 from continuum_cli.translate.stream import StreamTranslator
 from continuum_cli.translate.tokens import estimate_tokens
+from continuum_cli.upstream.errors import completion_budget
 from continuum_cli.websearch.accumulate import MessageAccumulator
 from continuum_cli.websearch.blocks import (
     TOOL_NAME,
@@ -62,6 +64,8 @@ from continuum_cli.wire.anthropic import MessagesRequest
 log = logging.getLogger("continuum.websearch")
 Batch = list[Event]
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_MIN_COMPLETION = 16
+_FIT_MARGIN = 8
 
 
 def wants_emulation(req: MessagesRequest) -> bool:
@@ -168,6 +172,7 @@ class _Run:
         self.path = "direct" if direct else "model"
         self.max_rounds = settings.max_tool_iterations
         self.input_estimate = estimate_tokens(req)
+        self.max_tokens: int | None = None  # lowered once a backend says it does not fit
         self.usage = {"input_tokens": 0, "cache_creation_input_tokens": 0,
                       "cache_read_input_tokens": 0, "output_tokens": 0}
         log.info("web_search server tool emulated path=%s provider=%s max_uses=%s model=%s",
@@ -252,7 +257,8 @@ class _Run:
     async def _turn(self, body: dict[str, Any], translator: StreamTranslator,
                     splitter: CallSplitter, *, first: bool = False) -> AsyncIterator[Batch]:
         """One streamed backend turn through the translator, web_search calls split off."""
-        async with self.state.upstream.stream_chat(self.route.backend, body) as chunks:
+        async with contextlib.AsyncExitStack() as stack:
+            chunks = await self._open(stack, body)
             if first:
                 yield translator.start_events()
             async for chunk in chunks:
@@ -262,6 +268,24 @@ class _Run:
         yield translator.close()
         for key, value in (translator.usage or {}).items():
             self.usage[key] = self.usage.get(key, 0) + value
+
+    async def _open(self, stack: contextlib.AsyncExitStack,
+                    body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Open the backend stream. Claude Code asks for 32k-128k max_tokens; an engine that
+        counts them against its window (vLLM) gets the room that is left (checklist item 25)."""
+        backend = self.route.backend
+        try:
+            return await stack.enter_async_context(self.state.upstream.stream_chat(backend, body))
+        except PromptTooLong as exc:
+            budget = completion_budget(exc)
+            if budget is None or budget[0] >= budget[1] - _MIN_COMPLETION:
+                raise
+            self.max_tokens = budget[1] - budget[0] - _FIT_MARGIN
+            log.info("max_tokens %s does not fit the backend's %d-token window; retrying the "
+                     "web_search turn with max_tokens %d", body.get("max_tokens"), budget[1],
+                     self.max_tokens)
+            body = {**body, "max_tokens": self.max_tokens}
+            return await stack.enter_async_context(self.state.upstream.stream_chat(backend, body))
 
     def _translator(self, first_index: int) -> StreamTranslator:
         return StreamTranslator(
@@ -279,6 +303,8 @@ class _Run:
         body.update(messages=messages, tools=[*tools, WEB_SEARCH_FUNCTION],
                     tool_choice=tool_choice, stream=True,
                     stream_options={"include_usage": True})
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
         return body
 
     def _end_events(self, stop_reason: str, stop_sequence: str | None) -> Batch:

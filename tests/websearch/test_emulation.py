@@ -460,3 +460,25 @@ def _param_blocks(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [clean(v) for v in value]
         return value
     return clean(content)
+
+
+VLLM_OVERFLOW = ("This model's maximum context length is 4096 tokens. However, you requested "
+                 "128050 tokens (50 in the messages, 128000 in the completion). Please reduce "
+                 "the length of the messages or completion.")
+
+
+@pytest.mark.parametrize("extraction", ["direct", "model"])
+def test_max_tokens_refit_to_the_backend_window(start, scripted, search, extraction):
+    """Claude Code's sub-request asks for 128k tokens; a 4k vLLM window refuses that."""
+    client, _ = start(web_search=search_config(search, query_extraction=extraction))
+    overflow = Error(400, {"error": {"message": VLLM_OVERFLOW, "type": "BadRequestError"}})
+    if extraction == "model":
+        scripted.queue(overflow, ToolCalls([("web_search", json.dumps({"query": QUERY}))]),
+                       Text(SUMMARY))
+    else:
+        scripted.queue(overflow, Text(SUMMARY))
+    message = send(client, capture("websearch-intermediate.json"), stream=True)
+    assert types_of(message) == ["server_tool_use", "web_search_tool_result", "text"]
+    assert message["content"][2]["text"] == SUMMARY
+    sent = [r.body["max_tokens"] for r in scripted.chat_requests()]
+    assert sent[0] == 128000 and all(0 < n <= 4096 - 50 for n in sent[1:])
