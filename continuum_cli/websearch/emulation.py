@@ -30,10 +30,10 @@ from continuum_cli.config.models import PROVIDER_KEY_ENV
 from continuum_cli.errors import ApiError, PromptTooLong, envelope
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Response, StreamingResponse, json_response
-from continuum_cli.translate.request import to_openai_request
+from continuum_cli.translate.request import thinking_mode, to_openai_request
 from continuum_cli.translate.server_blocks import server_tool_call, server_tool_message
 from continuum_cli.translate.sse_encode import PING_FRAME, encode_event
-from continuum_cli.translate.stream import StreamTranslator
+from continuum_cli.translate.stream import StreamTranslator, think_probe_chars
 from continuum_cli.translate.tokens import estimate_tokens
 from continuum_cli.upstream.errors import completion_budget
 from continuum_cli.websearch.accumulate import MessageAccumulator
@@ -173,6 +173,10 @@ class _Run:
         self.max_rounds = settings.max_tool_iterations
         self.input_estimate = estimate_tokens(req)
         self.max_tokens: int | None = None  # lowered once a backend says it does not fit
+        # holding back leading text to spot a bare `</think>` costs latency; only worth it
+        # when the client asked for thinking (the same rule as the plain Messages path)
+        mode = thinking_mode(req)
+        self.probe_chars = 0 if mode in (None, "off") else think_probe_chars(mode)
         self.usage = {"input_tokens": 0, "cache_creation_input_tokens": 0,
                       "cache_read_input_tokens": 0, "output_tokens": 0}
         log.info("web_search server tool emulated path=%s provider=%s max_uses=%s model=%s",
@@ -291,7 +295,7 @@ class _Run:
         return StreamTranslator(
             model=self.model, message_id=self.message_id, tool_names=self.translated.tool_names,
             input_tokens=self.input_estimate, stop_sequences=self.req.stop_sequences,
-            first_index=first_index,
+            first_index=first_index, think_probe_chars=self.probe_chars,
         )
 
     def _body(self, messages: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any]:
