@@ -37,7 +37,9 @@ def _restore_logging() -> Iterator[None]:
     logger = logging.getLogger("continuum")
     saved = (list(logger.handlers), logger.propagate, logger.level)
     yield
-    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+    logger.handlers[:] = saved[0]
+    logger.propagate = saved[1]
+    logger.setLevel(saved[2])
 
 
 @pytest.fixture
