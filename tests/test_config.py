@@ -132,8 +132,9 @@ def test_sizes(value, size) -> None:
     assert parse_size(value) == size
 
 
-@pytest.mark.parametrize("value,pair", [("0.0.0.0:8000", ("0.0.0.0", 8000)),
-                                        ("[::1]:9000", ("::1", 9000)), ("8080", ("127.0.0.1", 8080))])
+@pytest.mark.parametrize("value,pair", [
+    ("0.0.0.0:8000", ("0.0.0.0", 8000)), ("[::1]:9000", ("::1", 9000)),
+    ("8080", ("127.0.0.1", 8080))])
 def test_bind_address(value, pair) -> None:
     assert split_bind_address(value) == pair
 

@@ -21,12 +21,12 @@ from continuum_cli.errors import PromptTooLong, envelope
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
 from continuum_cli.translate.ids import new_message_id
-from continuum_cli.upstream.errors import completion_budget
 from continuum_cli.translate.request import OpenAIRequest, thinking_mode, to_openai_request
 from continuum_cli.translate.response import to_anthropic_message
 from continuum_cli.translate.sse_encode import PING_FRAME, encode_event
 from continuum_cli.translate.stream import StreamTranslator, think_probe_chars
 from continuum_cli.translate.tokens import estimate_tokens
+from continuum_cli.upstream.errors import completion_budget
 from continuum_cli.websearch import emulation
 from continuum_cli.wire.anthropic import MessagesRequest, parse_messages_request
 

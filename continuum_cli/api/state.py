@@ -39,7 +39,7 @@ class AppState:
         results = await asyncio.gather(
             *(self._discover_one(b, timeout) for b in self.settings.backends)
         )
-        for backend, models in zip(self.settings.backends, results):
+        for backend, models in zip(self.settings.backends, results, strict=False):
             if models is not None:
                 self.discovered[backend.name] = tuple(models)
 

@@ -7,7 +7,7 @@ one-line message on stderr and an exit code (2 for configuration, 1 otherwise).
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -31,7 +31,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option(  # noqa: UP007 (typer needs Optional)
+    version: Annotated[bool | None, typer.Option(  
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
     """continuum: an Anthropic Messages API router for self-hosted models."""

@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
 import typer
+from rich.console import Console
 from rich.logging import RichHandler
 
 from continuum_cli.errors import ConfigError, ContinuumError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ from continuum_cli.errors import ConfigError, ContinuumError
 
 log = logging.getLogger("continuum.server")
 
-ConfigOpt = Annotated[Optional[str], typer.Option(  # noqa: UP007
+ConfigOpt = Annotated[str | None, typer.Option(
     "--config", "-c", envvar="CONTINUUM_CONFIG", help="Path to config.yaml.")]
 
 
@@ -25,11 +25,11 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     config: ConfigOpt = None,
-    bind: Annotated[Optional[str], typer.Option(  # noqa: UP007
+    bind: Annotated[str | None, typer.Option(
         "--bind", "-b", envvar="CONTINUUM_BIND", help="host:port to listen on.")] = None,
-    log_level: Annotated[Optional[str], typer.Option(  # noqa: UP007
+    log_level: Annotated[str | None, typer.Option(
         "--log-level", envvar="CONTINUUM_LOG_LEVEL", help="debug|info|warning|error")] = None,
-    log_format: Annotated[Optional[str], typer.Option(  # noqa: UP007
+    log_format: Annotated[str | None, typer.Option(
         "--log-format", envvar="CONTINUUM_LOG_FORMAT", help="rich|json")] = None,
 ) -> None:
     """Start the router (Anthropic API under /anthropic, OpenAI API under /v1)."""
@@ -110,8 +110,8 @@ def _run(settings: Settings) -> None:
 
 
 def _announce(service: object) -> None:
-    url = getattr(service, "url")
-    settings: Settings = getattr(service, "settings")
+    url = service.url
+    settings: Settings = service.settings
     log.info("continuum listening on %s (Anthropic API: %s/anthropic, OpenAI API: %s/v1)",
              url, url, url)
     for backend in settings.backends:

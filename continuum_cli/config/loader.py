@@ -81,7 +81,8 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[LinePath, int]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", line=line, file=file)
+        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", line=line,
+                          file=file) from None
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
