@@ -26,8 +26,9 @@ from continuum_cli.translate.response import to_anthropic_message
 from continuum_cli.translate.sse_encode import PING_FRAME, encode_event
 from continuum_cli.translate.stream import StreamTranslator, think_probe_chars
 from continuum_cli.translate.tokens import estimate_tokens
-from continuum_cli.upstream.errors import completion_budget
+from continuum_cli.upstream.errors import refit_max_tokens
 from continuum_cli.websearch import emulation
+from continuum_cli.websearch.blocks import snippet_of
 from continuum_cli.wire.anthropic import MessagesRequest, parse_messages_request
 
 log = logging.getLogger("continuum.api")
@@ -43,7 +44,8 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
         return await emulation.handle(state, req, route, requested_model=req.model,
                                       message_id=message_id, stream=req.stream)
     translated = to_openai_request(req, upstream_model=route.upstream_model,
-                                   profile=profile_for(route.backend.type))
+                                   profile=profile_for(route.backend.type),
+                                   snippet_of=snippet_of)
     tags = {"backend": route.backend.name, "model": route.upstream_model}
     if req.stream:
         return await _stream(state, req, route, translated, message_id, tags, request.path)
@@ -88,18 +90,12 @@ async def _fit_max_tokens(translated: OpenAIRequest,
     try:
         return await send(translated.body)
     except PromptTooLong as exc:
-        budget = completion_budget(exc)
-        if budget is None or budget[0] >= budget[1] - _MIN_COMPLETION:
+        room = refit_max_tokens(exc)
+        if room is None:
             raise
-        room = budget[1] - budget[0] - _FIT_MARGIN
-        log.info("max_tokens %s does not fit the backend's %d-token window after a %d-token "
-                 "prompt; retrying with max_tokens %d", translated.body.get("max_tokens"),
-                 budget[1], budget[0], room)
+        log.info("max_tokens %s does not fit the backend's window after the prompt; retrying "
+                 "with max_tokens %d", translated.body.get("max_tokens"), room)
         return await send({**translated.body, "max_tokens": room})
-
-
-_MIN_COMPLETION = 16
-_FIT_MARGIN = 8
 
 
 def _probe_chars(req: MessagesRequest) -> int:

@@ -16,6 +16,7 @@ from continuum_cli.api.state import AppState
 from continuum_cli.errors import ApiError, InvalidRequest, envelope
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse
+from continuum_cli.websearch import openai_loop
 
 log = logging.getLogger("continuum.api")
 
@@ -27,9 +28,11 @@ async def chat_completions(state: AppState, request: Request) -> Response | Stre
         raise InvalidRequest("`model` is required and must be a string")
     route = await state.route(model)
     log_route(route, request)
-    body["model"] = route.upstream_model
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     tags = {"backend": route.backend.name, "model": route.upstream_model}
+    body["model"] = route.upstream_model
+    if openai_loop.wants_injection(state.settings, body):
+        return await openai_loop.handle(state, route, body, tags)
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     if body.get("stream"):
         return await _relay_stream(state, route, payload, tags)
     stack = contextlib.AsyncExitStack()

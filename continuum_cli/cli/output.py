@@ -1,8 +1,9 @@
 """The two consoles (data to stdout, diagnostics to stderr) and log setup.
 
-Rich for people; `--log-format json` gives one JSON object per line for machines. When stderr
-is not a terminal the console is made wide so that no log line is wrapped: people and tests
-grep for lines such as `Rewrote request.model via model_aliases`.
+Rich for people on a terminal; when stderr is not a terminal (a file, systemd, a pipe) a plain
+one-line formatter, so no line is wrapped or padded: people and tests grep for lines such as
+`Rewrote request.model via model_aliases` (style.md §1.6). `--log-format json` gives one JSON
+object per line for machines.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rich.logging import RichHandler
 from continuum_cli.errors import ConfigError, ContinuumError
 
 out = Console()
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
+err = Console(stderr=True)
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -50,10 +51,14 @@ def setup_logging(level: str = "info", fmt: str = "rich") -> None:
     if fmt == "json":
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
-    else:
+    elif err.is_terminal:
         handler = RichHandler(console=err, show_path=False, markup=False, rich_tracebacks=True,
                               tracebacks_show_locals=False, log_time_format="[%X]")
         handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: "
+                                               "%(message)s"))
     root.addHandler(handler)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -41,9 +41,9 @@ def register(app: typer.Typer) -> None:
 
 def test_websearch(
     query: Annotated[str, typer.Argument(help="What to search for.")],
-    provider: Annotated[Optional[str], typer.Option(  # noqa: UP007 (typer needs Optional)
+    provider: Annotated[str | None, typer.Option(
         "--provider", "-p", help="serper | brave | exa (default: web_search.provider).")] = None,
-    count: Annotated[Optional[int], typer.Option(  # noqa: UP007
+    count: Annotated[int | None, typer.Option(
         "--count", "-n", min=1, max=50, help="Results to ask for (default: max_results).")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

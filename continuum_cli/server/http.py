@@ -27,6 +27,7 @@ from continuum_cli.server.types import Request, Response, StreamingResponse
 log = logging.getLogger("continuum.server")
 access_log = logging.getLogger("continuum.access")
 _READ_SIZE = 65536
+_CORK_LIMIT = 32 * 1024
 _SERVER_HEADER = (b"server", b"continuum")
 
 
@@ -211,16 +212,18 @@ class HTTPConnection:
         return h11.Response(status_code=status, headers=headers)
 
     async def _send_response(self, response: Response) -> None:
-        await self._send(self._head(response.status, response.content_type, response.headers,
-                                    len(response.body)))
+        # head, body and end in one write: one syscall and one drain per response
+        parts = [self.conn.send(self._head(response.status, response.content_type,
+                                           response.headers, len(response.body)))]
         if response.body:
-            await self._send(h11.Data(data=response.body))
-        await self._send(h11.EndOfMessage())
+            parts.append(self.conn.send(h11.Data(data=response.body)))
+        parts.append(self.conn.send(h11.EndOfMessage()))
+        await self._write(b"".join(p for p in parts if p))
 
     async def _send_stream(self, response: StreamingResponse) -> None:
-        await self._send(self._head(response.status, response.content_type, response.headers,
-                                    None))
-        self._stream_task = asyncio.ensure_future(self._pump(response))
+        head = self.conn.send(self._head(response.status, response.content_type,
+                                         response.headers, None))
+        self._stream_task = asyncio.ensure_future(self._pump(response, head))
         watcher = asyncio.ensure_future(self._watch_disconnect())
         try:
             await asyncio.wait({self._stream_task, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -235,11 +238,18 @@ class HTTPConnection:
         if gone or self.conn.our_state is h11.MUST_CLOSE:
             raise ClientGone()
 
-    async def _pump(self, response: StreamingResponse) -> None:
-        async for chunk in response.chunks:
-            if chunk:
-                await self._send(h11.Data(data=chunk))
-        await self._send(h11.EndOfMessage())
+    async def _pump(self, response: StreamingResponse, head: bytes | None) -> None:
+        cork = _Cork(self.writer)
+        cork.add(head)  # leaves with the first chunk if the app has one ready
+        try:
+            async for chunk in response.chunks:
+                if chunk:
+                    cork.add(self.conn.send(h11.Data(data=chunk)))
+                    await self._drain()  # backpressure from what the cork already wrote
+            cork.add(self.conn.send(h11.EndOfMessage()))
+        finally:
+            cork.flush()  # what was produced goes out, also when the source failed
+        await self._drain()
 
     async def _watch_disconnect(self) -> None:
         """Reads while a stream is written: EOF means the client left (cancel upstream now);
@@ -252,14 +262,19 @@ class HTTPConnection:
             self.conn.receive_data(data)
 
     async def _send(self, event: h11.Event) -> None:
-        data = self.conn.send(event)
+        await self._write(self.conn.send(event))
+
+    async def _write(self, data: bytes | None) -> None:
         try:
             if data:
                 self.writer.write(data)
-                await self.writer.drain()
+            await self.writer.drain()
         except (ConnectionError, RuntimeError) as exc:
             self.conn.send_failed()
             raise ClientGone() from exc
+
+    async def _drain(self) -> None:
+        await self._write(None)
 
     async def _send_error_safely(self, exc: BaseException, path: str,
                                  status: int | None = None) -> None:
@@ -286,6 +301,47 @@ class HTTPConnection:
         with contextlib.suppress(Exception):
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+
+
+class _Cork:
+    """Stream bytes written once per event-loop pass instead of once per chunk.
+
+    A fast upstream hands the pump many chunks without the pump ever waiting (they are
+    already in httpx's read buffer); writing each one is a syscall per SSE event, the largest
+    per-event cost of a relay (bench/README.md). The first `add` schedules a flush with
+    `call_soon`, so the bytes leave as soon as the pump waits for more upstream data: no
+    added latency for a stream that arrives event by event. `_CORK_LIMIT` bounds how much
+    waits while the pump is busy.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.handle: asyncio.Handle | None = None
+
+    def add(self, data: bytes | None) -> None:
+        if not data:
+            return
+        self.parts.append(data)
+        self.size += len(data)
+        if self.size >= _CORK_LIMIT:
+            self.flush()
+        elif self.handle is None:
+            self.handle = asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        if not self.parts:
+            return
+        data = b"".join(self.parts)
+        self.parts.clear()
+        self.size = 0
+        # a lost connection is reported by the next drain(), in the pump, as ClientGone
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            self.writer.write(data)
 
 
 def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

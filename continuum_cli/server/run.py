@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from continuum_cli.server.http import App, HTTPConnection, Limits
 
@@ -87,15 +87,3 @@ def install_signal_handlers(stop: Callable[[], None]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
-
-
-async def serve_forever(server: Server, on_ready: Callable[[Server], Awaitable[None]] | None = None
-                        ) -> None:
-    """Start, signal readiness, run until SIGINT/SIGTERM, then shut down gracefully."""
-    await server.start()
-    install_signal_handlers(server.request_stop)
-    if on_ready is not None:
-        await on_ready(server)
-    await server.wait_stopped()
-    log.info("shutting down")
-    await server.shutdown()

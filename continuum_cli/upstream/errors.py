@@ -133,6 +133,18 @@ def completion_budget(exc: PromptTooLong) -> tuple[int, int] | None:
     return int(match.group("prompt")), int(match.group("max"))
 
 
+MIN_COMPLETION = 16  # below this much room a retry is pointless: the prompt is the problem
+FIT_MARGIN = 8
+
+
+def refit_max_tokens(exc: PromptTooLong) -> int | None:
+    """The `max_tokens` to retry with after `exc`, or None when the prompt itself is too long."""
+    budget = completion_budget(exc)
+    if budget is None or budget[0] >= budget[1] - MIN_COMPLETION:
+        return None
+    return budget[1] - budget[0] - FIT_MARGIN
+
+
 def prompt_too_long(message: str) -> PromptTooLong:
     """Pull "N tokens" and "M maximum" out of the engine's wording where it gives them.
 

@@ -35,7 +35,7 @@ from continuum_cli.translate.server_blocks import server_tool_call, server_tool_
 from continuum_cli.translate.sse_encode import PING_FRAME, encode_event
 from continuum_cli.translate.stream import StreamTranslator, think_probe_chars
 from continuum_cli.translate.tokens import estimate_tokens
-from continuum_cli.upstream.errors import completion_budget
+from continuum_cli.upstream.errors import refit_max_tokens
 from continuum_cli.websearch.accumulate import MessageAccumulator
 from continuum_cli.websearch.blocks import (
     TOOL_NAME,
@@ -64,8 +64,6 @@ from continuum_cli.wire.anthropic import MessagesRequest
 log = logging.getLogger("continuum.websearch")
 Batch = list[Event]
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-_MIN_COMPLETION = 16
-_FIT_MARGIN = 8
 
 
 def wants_emulation(req: MessagesRequest) -> bool:
@@ -281,13 +279,12 @@ class _Run:
         try:
             return await stack.enter_async_context(self.state.upstream.stream_chat(backend, body))
         except PromptTooLong as exc:
-            budget = completion_budget(exc)
-            if budget is None or budget[0] >= budget[1] - _MIN_COMPLETION:
+            room = refit_max_tokens(exc)
+            if room is None:
                 raise
-            self.max_tokens = budget[1] - budget[0] - _FIT_MARGIN
-            log.info("max_tokens %s does not fit the backend's %d-token window; retrying the "
-                     "web_search turn with max_tokens %d", body.get("max_tokens"), budget[1],
-                     self.max_tokens)
+            self.max_tokens = room
+            log.info("max_tokens %s does not fit the backend's window; retrying the "
+                     "web_search turn with max_tokens %d", body.get("max_tokens"), room)
             body = {**body, "max_tokens": self.max_tokens}
             return await stack.enter_async_context(self.state.upstream.stream_chat(backend, body))
 

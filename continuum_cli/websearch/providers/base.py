@@ -132,7 +132,7 @@ def retry_delay(headers: httpx.Headers, default: float) -> float | None:
     if after:
         wait = after[0]
     elif resets:
-        spent = [r for r, left in zip(resets, remaining) if left <= 0]
+        spent = [r for r, left in zip(resets, remaining, strict=False) if left <= 0]
         wait = max(spent) if spent else min(resets)
     else:
         wait = default
