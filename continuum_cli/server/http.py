@@ -239,14 +239,13 @@ class HTTPConnection:
             raise ClientGone()
 
     async def _pump(self, response: StreamingResponse, head: bytes | None) -> None:
-        cork = _Cork(self.writer)
-        cork.add(head)  # leaves with the first chunk if the app has one ready
+        cork = _Cork(self.conn, self.writer, head)
         try:
             async for chunk in response.chunks:
                 if chunk:
-                    cork.add(self.conn.send(h11.Data(data=chunk)))
+                    cork.add(chunk)
                     await self._drain()  # backpressure from what the cork already wrote
-            cork.add(self.conn.send(h11.EndOfMessage()))
+            cork.flush(end=True)
         finally:
             cork.flush()  # what was produced goes out, also when the source failed
         await self._drain()
@@ -304,44 +303,61 @@ class HTTPConnection:
 
 
 class _Cork:
-    """Stream bytes written once per event-loop pass instead of once per chunk.
+    """Stream bytes framed and written once per event-loop pass instead of once per chunk.
 
     A fast upstream hands the pump many chunks without the pump ever waiting (they are
-    already in httpx's read buffer); writing each one is a syscall per SSE event, the largest
-    per-event cost of a relay (bench/README.md). The first `add` schedules a flush with
-    `call_soon`, so the bytes leave as soon as the pump waits for more upstream data: no
-    added latency for a stream that arrives event by event. `_CORK_LIMIT` bounds how much
-    waits while the pump is busy.
+    already in httpx's read buffer); a write per chunk is a syscall per SSE event, the largest
+    per-event cost of a relay, and h11 framing per chunk the next (bench/README.md). The
+    first chunk schedules a flush with `call_soon`, so the bytes leave as soon as the pump
+    waits for more upstream data: no added latency for a stream that arrives event by event.
+    `_CORK_LIMIT` bounds how much waits while the pump is busy.
     """
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, conn: h11.Connection, writer: asyncio.StreamWriter,
+                 head: bytes | None) -> None:
+        self.conn = conn
         self.writer = writer
-        self.parts: list[bytes] = []
+        self.head = head or b""  # leaves with the first chunk if the app has one ready
+        self.body: list[bytes] = []
         self.size = 0
         self.handle: asyncio.Handle | None = None
+        if self.head:
+            self._schedule()
 
-    def add(self, data: bytes | None) -> None:
-        if not data:
-            return
-        self.parts.append(data)
-        self.size += len(data)
+    def add(self, chunk: bytes) -> None:
+        self.body.append(chunk)
+        self.size += len(chunk)
         if self.size >= _CORK_LIMIT:
             self.flush()
-        elif self.handle is None:
+        else:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self.handle is None:
             self.handle = asyncio.get_running_loop().call_soon(self.flush)
 
-    def flush(self) -> None:
+    def flush(self, end: bool = False) -> None:
         if self.handle is not None:
             self.handle.cancel()
             self.handle = None
-        if not self.parts:
-            return
-        data = b"".join(self.parts)
-        self.parts.clear()
-        self.size = 0
+        parts, self.head = [self.head], b""
+        if self.body:
+            parts.append(self._frame(b"".join(self.body)))
+            self.body.clear()
+            self.size = 0
+        if end:
+            parts.append(self.conn.send(h11.EndOfMessage()))
+        data = b"".join(p for p in parts if p)
         # a lost connection is reported by the next drain(), in the pump, as ClientGone
         with contextlib.suppress(ConnectionError, RuntimeError):
-            self.writer.write(data)
+            if data:
+                self.writer.write(data)
+
+    def _frame(self, chunk: bytes) -> bytes | None:
+        # after send_failed() h11 refuses more body: the pump is already ending with ClientGone
+        with contextlib.suppress(h11.LocalProtocolError):
+            return self.conn.send(h11.Data(data=chunk))
+        return None
 
 
 def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
