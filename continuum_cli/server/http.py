@@ -21,7 +21,7 @@ from typing import Protocol
 
 import h11
 
-from continuum_cli.errors import ApiError, RequestTimeout, RequestTooLarge
+from continuum_cli.errors import ApiError, InvalidRequest, RequestTimeout, RequestTooLarge
 from continuum_cli.server.types import Request, Response, StreamingResponse
 
 log = logging.getLogger("continuum.server")
@@ -88,7 +88,7 @@ class HTTPConnection:
         try:
             request = await self._read_request()
         except h11.RemoteProtocolError as exc:
-            await self._send_error_safely(exc, "/", status=exc.error_status_hint)
+            await self._send_error_safely(_protocol_error(exc), "/")
             return False
         except ApiError as exc:
             await self._send_error_safely(exc, getattr(exc, "path", "/"))
@@ -153,6 +153,7 @@ class HTTPConnection:
     async def _read_body(self, head: h11.Request) -> Request:
         target = head.target.decode("latin-1")
         path, _, query = target.partition("?")
+        self._check_header_size(head)
         headers = _header_dict(head.headers)
         self._check_length(headers, path)
         if self.conn.they_are_waiting_for_100_continue:
@@ -160,6 +161,14 @@ class HTTPConnection:
         body = await self._collect_body(path)
         return Request(head.method.decode("ascii"), target, path, query, headers, body,
                        self.client)
+
+    def _check_header_size(self, head: h11.Request) -> None:
+        # h11 bounds only an *incomplete* head; one that arrives whole in a single read is
+        # measured here so the limit holds however the bytes were split.
+        size = len(head.target) + sum(len(k) + len(v) + 4 for k, v in head.headers)
+        if size > self.limits.max_header_bytes:
+            raise RequestTooLarge("request headers are larger than server.max_header_bytes",
+                                  status=431)
 
     def _check_length(self, headers: dict[str, str], path: str) -> None:
         length = headers.get("content-length", "")
@@ -275,13 +284,10 @@ class HTTPConnection:
     async def _drain(self) -> None:
         await self._write(None)
 
-    async def _send_error_safely(self, exc: BaseException, path: str,
-                                 status: int | None = None) -> None:
+    async def _send_error_safely(self, exc: BaseException, path: str) -> None:
         if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         response = self.app.error_response(exc, path)
-        if status and status != response.status and not isinstance(exc, ApiError):
-            response.status = status
         self.closing = True
         with contextlib.suppress(ClientGone, h11.LocalProtocolError):
             await self._send_response(response)
@@ -374,6 +380,14 @@ def _too_large(limit: int, path: str) -> RequestTooLarge:
                           "(server.max_body_bytes)")
     exc.path = path  # type: ignore[attr-defined]
     return exc
+
+
+def _protocol_error(exc: h11.RemoteProtocolError) -> ApiError:
+    """h11's verdict on a malformed request, with its `error_status_hint` (400, 431, ...)."""
+    if exc.error_status_hint == 431:
+        return RequestTooLarge("request headers are larger than server.max_header_bytes",
+                               status=431)
+    return InvalidRequest(f"malformed HTTP request: {exc}", status=exc.error_status_hint)
 
 
 def _timeout() -> RequestTimeout:

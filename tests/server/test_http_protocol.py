@@ -212,3 +212,18 @@ def test_graceful_shutdown_finishes_inflight_stream(router, scripted: ScriptedBa
 
 def test_scripted_chunk_helper_shapes() -> None:
     assert chunk({"content": "x"})["choices"][0]["delta"] == {"content": "x"}
+
+
+def test_oversized_headers_are_431(router_factory, scripted) -> None:
+    router = router_factory(basic_config(scripted, server={"max_header_bytes": 2048}))
+    resp = httpx.get(router.url + "/health", headers={"x-big": "y" * 8000})
+    assert resp.status_code == 431
+    assert "max_header_bytes" in resp.json()["error"]["message"]
+
+
+def test_garbage_request_body_says_malformed(router) -> None:
+    sock = _connect(router.port)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+    data = sock.recv(65536)
+    assert data.startswith(b"HTTP/1.1 400") and b"malformed HTTP request" in data
+    sock.close()
