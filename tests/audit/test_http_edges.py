@@ -1,6 +1,7 @@
 """HTTP and api_keys behaviour on a real socket that the other suites do not pin down:
-pipelining, 405, body limits on chunked and 100-continue uploads, key expiry and key files,
-and secrets kept out of every log line of a real `continuum serve` process."""
+pipelining, malformed heads, header and body limits (also on chunked and 100-continue
+uploads), key expiry and key files, and secrets kept out of every log line of a real
+`continuum serve` process."""
 
 from __future__ import annotations
 
@@ -64,6 +65,24 @@ def test_request_pipelined_behind_a_stream_is_served_after_it(router) -> None:
     out = _exchange(router.port, data)
     assert out.count(b"HTTP/1.1 200") == 2
     assert out.index(b"event: message_stop") < out.index(b'"status":"ok"')
+
+
+def test_protocol_error_body_matches_its_400_status(router) -> None:
+    """A malformed request line is a client error: the body must not say `500 server_error`."""
+    data = _exchange(router.port, b"NOT HTTP AT ALL\r\n\r\n", until=b"}}")
+    assert data.startswith(b"HTTP/1.1 400")
+    body = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert body["error"]["code"] == 400
+    assert body["error"]["type"] == "invalid_request_error"
+
+
+def test_max_header_bytes_is_enforced(router_factory, scripted: ScriptedBackend) -> None:
+    """Issue 2 limits: a head over `server.max_header_bytes` is refused (431), also when it
+    arrives in one read."""
+    router = router_factory(basic_config(scripted, server={"max_header_bytes": "8KiB"}))
+    data = _exchange(router.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     b"X-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 431")
 
 
 def test_wrong_method_is_405_with_allow(router) -> None:
