@@ -4,13 +4,14 @@ Raw `asyncio.Protocol`, no framework: the reference the router is measured again
 as little as possible, or its noise hides the router's. The tests' scripted backend (a
 threaded stdlib server) is too slow for that.
 
-- `GET /v1/models` lists one model, `bench`.
+- `GET /v1/models` lists `bench` and `bench-paced`.
 - `POST /v1/chat/completions` without `"stream": true` answers a completion of `max_tokens`
   "tok " pieces as JSON.
 - With `"stream": true` it streams, chunked like vLLM: one role chunk, then `max_tokens`
   content chunks (one HTTP chunk and one write each, as a token-by-token engine does), a
   finish chunk with usage, and `data: [DONE]`. Writing honours transport flow control, so a
-  slow reader throttles the stream instead of growing a buffer.
+  slow reader throttles the stream instead of growing a buffer. Model `bench-paced` streams
+  one content chunk per millisecond, like a fast engine generating, for first-content timing.
 
 Usage: `python bench/backend.py [--port N]`; prints `PORT <n>` on stdout once listening.
 """
@@ -24,6 +25,8 @@ import socket
 from typing import Any
 
 MODEL = "bench"
+PACED = "bench-paced"
+PACE_SECONDS = 0.001
 _TOKEN = "tok "
 _DEFAULT_CHUNKS = 16
 _MAX_CHUNKS = 1_000_000
@@ -65,7 +68,8 @@ def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> by
                        **extra})
 
 
-MODELS = _response(_dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]}))
+MODELS = _response(_dumps({"object": "list", "data": [{"id": MODEL, "object": "model"},
+                                                       {"id": PACED, "object": "model"}]}))
 HEALTH = _response(b'{"status":"ok"}')
 NOT_FOUND = _response(b'{"error":{"message":"not found","type":"not_found"}}', "404 Not Found")
 STREAM_HEAD = _head("200 OK", "text/event-stream", None)
@@ -160,14 +164,17 @@ class BackendProtocol(asyncio.Protocol):
             self.transport.write(_cached_completion(count))
             return
         self.streaming = True
-        asyncio.ensure_future(self._stream(count))
+        pace = PACE_SECONDS if request.get("model") == PACED else 0.0
+        asyncio.ensure_future(self._stream(count, pace))
 
-    async def _stream(self, count: int) -> None:
+    async def _stream(self, count: int, pace: float) -> None:
         write = self.transport.write if self.transport else None
         if write is None:
             return
         write(STREAM_HEAD + ROLE)
         for _ in range(count):
+            if pace:
+                await asyncio.sleep(pace)
             if not self.can_write.is_set():
                 await self.can_write.wait()
             if self.transport is None:

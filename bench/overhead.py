@@ -61,8 +61,9 @@ class Target:
                     total += int(file.read().split()[0])
         return total / 1e9
 
-    def call(self, *, stream: bool, tokens: int) -> lc.Call:
-        body: dict[str, Any] = {"model": "bench", "max_tokens": tokens, "messages": PROMPT}
+    def call(self, *, stream: bool, tokens: int, paced: bool = False) -> lc.Call:
+        model = "bench-paced" if paced else "bench"
+        body: dict[str, Any] = {"model": model, "max_tokens": tokens, "messages": PROMPT}
         if stream:
             body["stream"] = True
         if self.anthropic:
@@ -78,12 +79,16 @@ class Plan:
     c16_seconds: float = 1.5
     first_event_seconds: float = 1.0
     first_event_tokens: int = 16
-    streams: tuple[tuple[int, int], ...] = ((1_000, 12), (10_000, 3), (50_000, 2))
+    # first content: a stream paced at 1 ms per chunk, long enough to show any hold-back
+    paced_tokens: int = 300
+    paced_requests: int = 3
+    # (events, repeats): the longest shows any per-event cost that grows with the stream
+    streams: tuple[tuple[int, int], ...] = ((1_000, 10), (10_000, 2), (100_000, 1))
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(rounds=2, c1_seconds=0.4, c16_seconds=0.5, first_event_seconds=0.3,
-                   streams=((1_000, 4), (10_000, 1), (50_000, 1)))
+                   paced_requests=1, streams=((1_000, 4), (10_000, 1), (30_000, 1)))
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -223,19 +228,29 @@ async def non_stream(targets: list[Target], plan: Plan, concurrency: int
 
 
 async def first_event(targets: list[Target], plan: Plan) -> dict[str, dict[str, Any]]:
-    """Time to the first SSE event of any kind, and to the first content."""
-    events: dict[str, list[float]] = {t.name: [] for t in targets}
-    content: dict[str, list[float]] = {t.name: [] for t in targets}
+    """Time to the first SSE event of any kind (the backend streams at full speed)."""
+    samples: dict[str, list[float]] = {t.name: [] for t in targets}
     for _ in range(plan.rounds):
         for target in targets:
             call = target.call(stream=True, tokens=plan.first_event_tokens)
             timings = await lc.sequential(target.conns[0], call,
                                           plan.first_event_seconds / plan.rounds,
                                           plan.first_event_tokens, target.name)
-            events[target.name] += [t.first_event for t in timings]
-            content[target.name] += [t.first_token for t in timings]
-    return {"event": {name: _latency(values) for name, values in events.items()},
-            "content": {name: _latency(values) for name, values in content.items()}}
+            samples[target.name] += [t.first_event for t in timings]
+    return {name: _latency(values) for name, values in samples.items()}
+
+
+async def first_content(targets: list[Target], plan: Plan) -> dict[str, dict[str, Any]]:
+    """Time to the first text when the backend generates one chunk per millisecond: what a
+    user waits for, including anything the router holds back."""
+    samples: dict[str, list[float]] = {t.name: [] for t in targets}
+    for _ in range(plan.paced_requests):
+        for target in targets:
+            call = target.call(stream=True, tokens=plan.paced_tokens, paced=True)
+            timing = lc.check(await target.conns[0].exchange(call), plan.paced_tokens,
+                              target.name)
+            samples[target.name].append(timing.first_token)
+    return {name: _latency(values) for name, values in samples.items()}
 
 
 async def long_streams(targets: list[Target], plan: Plan) -> dict[str, dict[str, Any]]:
@@ -273,7 +288,9 @@ async def measure(targets: list[Target], plan: Plan, progress: Any) -> dict[str,
     progress("non-stream, c=16")
     results["non_stream_c16"] = await non_stream(targets, plan, 16)
     progress("time to the first streamed event")
-    results.update({f"first_{k}": v for k, v in (await first_event(targets, plan)).items()})
+    results["first_event"] = await first_event(targets, plan)
+    progress("time to the first streamed text (paced backend)")
+    results["first_content"] = await first_content(targets, plan)
     progress("long streams: " + ", ".join(str(n) for n, _ in plan.streams) + " events")
     results["streams"] = await long_streams(targets, plan)
     for target in targets:

@@ -11,8 +11,10 @@ ADDED_P50_MS = 2.0
 VS_FLOOR = 1.3
 FIRST_EVENT_MS = 2.0
 EVENTS_PER_S = 20_000
-# "Flat" per-event cost: the longest stream may cost at most this much more per event than
-# the shortest (a cost that grows with the stream shows up as a multiple, not a few percent).
+# "Flat" per-event cost: the router's CPU per event on the longest stream may be at most this
+# much above the shortest's (a cost that grows with the stream shows up as a multiple, not a
+# few percent). CPU rather than wall time: on a shared 2-core machine wall time per event
+# also measures who else was scheduled.
 FLATNESS = 1.25
 
 
@@ -31,13 +33,15 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
                           f"({floor_added:.3f} ms)", added, VS_FLOOR * floor_added))
         out.append(_check(f"{name}: first event <= {FIRST_EVENT_MS} ms after direct",
                           _added(first, name), FIRST_EVENT_MS))
+        out.append(_check(f"{name}: first text <= {FIRST_EVENT_MS} ms after direct (paced)",
+                          _added(results["first_content"], name), FIRST_EVENT_MS))
         lengths = sorted(streams[name], key=int)
         longest, shortest = streams[name][lengths[-1]], streams[name][lengths[0]]
         out.append(_check(f"{name}: >= {EVENTS_PER_S} events/s on a {lengths[-1]}-event stream",
                           -longest["events_per_s"], -EVENTS_PER_S))
-        out.append(_check(f"{name}: per-event cost at {lengths[-1]} <= {FLATNESS} x at "
-                          f"{lengths[0]} events", longest["us_per_event"],
-                          FLATNESS * shortest["us_per_event"]))
+        out.append(_check(f"{name}: CPU per event at {lengths[-1]} <= {FLATNESS} x at "
+                          f"{lengths[0]} events (us)", longest["cpu_us_per_event"],
+                          FLATNESS * shortest["cpu_us_per_event"]))
     return out
 
 
@@ -70,7 +74,8 @@ def _stream_table(streams: dict[str, Any]) -> list[str]:
     head = f"{'target':<20}" + "".join(f"{f'{n} ev/s':>14}{'us/ev':>8}{'cpu':>7}"
                                        for n in lengths)
     head += f"{'x direct':>10}"
-    lines = ["long streams: relayed events/s (first event to last content)", head]
+    lines = ["long streams: relayed events/s (first event to last content), wall us/event, "
+             "CPU us/event of the process in the middle", head]
     direct_rate = streams[DIRECT][lengths[-1]]["events_per_s"]
     for name, row in streams.items():
         cells = "".join(f"{row[n]['events_per_s']:>14,.0f}{row[n]['us_per_event']:>8.2f}"
@@ -89,7 +94,7 @@ def render(results: dict[str, Any]) -> str:
                             results["non_stream_c16"], with_rps=True) + [""]
     lines += _latency_table("time to the first streamed event (any event)",
                             results["first_event"]) + [""]
-    lines += _latency_table("time to the first streamed content (text)",
+    lines += _latency_table("time to the first streamed text (backend paced at 1 chunk/ms)",
                             results["first_content"]) + [""]
     lines += _stream_table(results["streams"]) + [""]
     lines.append("budgets")
