@@ -6,6 +6,8 @@ Every httpx exception and every upstream error status is mapped here, once, to t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -21,6 +23,7 @@ from continuum_cli.upstream.errors import map_httpx_errors, map_status
 from continuum_cli.upstream.sse_decode import SSEDecoder
 
 log = logging.getLogger("continuum.upstream")
+_FINISH_BODY_SECONDS = 0.05
 
 
 class UpstreamClient:
@@ -123,10 +126,12 @@ class UpstreamClient:
     async def _chunks(self, backend: Backend, resp: httpx.Response
                       ) -> AsyncIterator[dict[str, Any]]:
         decoder = SSEDecoder()
+        body = resp.aiter_raw()
         with map_httpx_errors(backend, mid_stream=True):
-            async for raw in resp.aiter_raw():
+            async for raw in body:
                 for event in decoder.feed(raw):
                     if event.data.strip() == "[DONE]":
+                        await _finish_body(body)
                         return
                     chunk = _parse_chunk(backend, event.data)
                     if chunk is not None:
@@ -175,6 +180,19 @@ class UpstreamClient:
         if resp.status_code >= 400:
             return "error", f"HTTP {resp.status_code}"
         return "ready", f"HTTP {resp.status_code}"
+
+
+async def _finish_body(body: AsyncIterator[bytes]) -> None:
+    """Read what follows `[DONE]` (the chunked terminator, normally in the same read) so httpx
+    returns the upstream connection to its pool: a response left unfinished is closed, and
+    the next stream then pays a new TCP connection before its first event (bench/README.md).
+    A backend that keeps the body open after `[DONE]` is not waited for."""
+    async def consume() -> None:
+        async for _ in body:
+            pass
+
+    with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError):
+        await asyncio.wait_for(consume(), _FINISH_BODY_SECONDS)
 
 
 def _token_count(data: Any) -> int | None:
