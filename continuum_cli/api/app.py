@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -9,8 +10,9 @@ from continuum_cli import auth
 from continuum_cli.api import count_tokens, messages, meta, openai_passthrough
 from continuum_cli.api.common import error_response, flavor_of
 from continuum_cli.api.state import AppState
-from continuum_cli.errors import MethodNotAllowed, NotFound
+from continuum_cli.errors import ApiError, MethodNotAllowed, NotFound, Overloaded, envelope
 from continuum_cli.server.types import Request, Response, StreamingResponse
+from continuum_cli.translate.sse_encode import encode_event
 
 log = logging.getLogger("continuum.api")
 Handler = Callable[[AppState, Request], Awaitable[Response | StreamingResponse]]
@@ -29,6 +31,13 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/anthropic/api/hello": {"GET": meta.hello, "HEAD": meta.hello},
 }
 PUBLIC = frozenset({"/health", "/healthz", "/anthropic/api/hello"})
+
+
+def _log_failure(request: Request, exc: ApiError) -> None:
+    """Why a request failed, for the operator (the access line only has the status)."""
+    level = logging.WARNING if exc.status >= 500 else logging.INFO
+    log.log(level, "%s %s failed: %d %s: %s", request.method, request.path, exc.status,
+            exc.error_type, exc.message)
 
 
 def normalize_path(path: str) -> str:
@@ -54,10 +63,23 @@ class ContinuumApp:
                                    headers={"allow": ", ".join(sorted(methods))})
         if path not in PUBLIC:
             auth.authenticate(request.headers, self.state.settings.api_keys, self.state.api_keys)
-        return await handler(self.state, request)
+        try:
+            return await handler(self.state, request)
+        except ApiError as exc:
+            _log_failure(request, exc)
+            raise
 
     def error_response(self, exc: BaseException, path: str) -> Response:
         return error_response(exc, normalize_path(path))
+
+    def abort_chunk(self, path: str) -> bytes:
+        """The last frame of a stream the server ends at shutdown, in the route's protocol."""
+        exc = Overloaded("the router is shutting down; retry the request")
+        flavor = flavor_of(normalize_path(path))
+        _, body = envelope(exc, flavor)
+        if flavor == "anthropic":
+            return encode_event("error", body)
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
 __all__ = ["ContinuumApp", "flavor_of"]

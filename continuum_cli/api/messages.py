@@ -43,9 +43,11 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     if emulation.wants_emulation(req):
         return await emulation.handle(state, req, route, requested_model=req.model,
                                       message_id=message_id, stream=req.stream)
+    estimate = estimate_tokens(req)
     translated = to_openai_request(req, upstream_model=route.upstream_model,
                                    profile=profile_for(route.backend.type),
-                                   snippet_of=snippet_of)
+                                   snippet_of=snippet_of,
+                                   max_tokens_cap=state.max_tokens_cap(route.backend, estimate))
     tags = {"backend": route.backend.name, "model": route.upstream_model}
     if req.stream:
         return await _stream(state, req, route, translated, message_id, tags, request.path)

@@ -12,13 +12,16 @@ from typing import Any
 import httpx
 import yaml
 
-from continuum_cli.config.models import ApiKey, Settings
+from continuum_cli.config.models import ApiKey, Backend, Settings
 from continuum_cli.errors import ApiError, ConfigError, ModelNotFound
 from continuum_cli.routing import Route, resolve
 from continuum_cli.upstream.client import UpstreamClient
 
 log = logging.getLogger("continuum.routing")
 _REDISCOVER_AFTER = 10.0
+# when the estimated prompt nearly fills the window, still ask for this many tokens and let
+# the backend judge the prompt: the estimate is not exact
+_MIN_ROOM = 256
 
 
 @dataclass
@@ -31,6 +34,7 @@ class AppState:
     discovered: dict[str, tuple[str, ...]] = field(default_factory=dict)
     backend_status: dict[str, str] = field(default_factory=dict)
     token_cache: dict[tuple[str, int], int] = field(default_factory=dict)
+    context_windows: dict[str, int] = field(default_factory=dict)
     _last_discovery: float = 0.0
 
     async def discover(self, timeout: float = 3.0) -> None:
@@ -47,11 +51,26 @@ class AppState:
         try:
             models = await self.upstream.list_models(backend, timeout=timeout)
         except ApiError as exc:
-            self.backend_status[backend.name] = "down"
-            log.warning("backend %s: model discovery failed: %s", backend.name, exc.message)
+            if self.backend_status.get(backend.name) != "loading":  # an embedded model loads
+                self.backend_status[backend.name] = "down"
+                log.warning("backend %s: model discovery failed: %s", backend.name,
+                            exc.message)
             return None
         self.backend_status[backend.name] = "ready"
+        window = await self.upstream.context_window(backend, timeout=timeout)
+        if window:
+            self.context_windows[backend.name] = window
         return models
+
+    def max_tokens_cap(self, backend: Backend, prompt_tokens: int) -> int | None:
+        """The most `max_tokens` can be for this backend and prompt (checklist item 25): the
+        configured `max_output_tokens`, and the room its context window leaves after the
+        prompt. None when neither is known."""
+        caps = [backend.max_output_tokens] if backend.max_output_tokens else []
+        window = self.context_windows.get(backend.name)
+        if window:
+            caps.append(max(window - prompt_tokens, _MIN_ROOM))
+        return min(caps) if caps else None
 
     async def route(self, model: str) -> Route:
         """Resolve a model name; one fresh discovery before answering "not found"."""

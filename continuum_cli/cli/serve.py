@@ -92,7 +92,10 @@ def _embedded_default() -> tuple[Backend, ...]:
         )
     log.info("no local backend found; starting the embedded llama.cpp backend "
              "(SmolLM2-135M-Instruct)")
-    return (Backend(name="embedded", type="embedded", models=("smollm2-135m",)),)
+    # a 135M model asked for Claude Code's 32k-128k tokens may ramble until its context is
+    # full; 1024 tokens bounds every answer to seconds
+    return (Backend(name="embedded", type="embedded", models=("smollm2-135m",),
+                    max_output_tokens=1024),)
 
 
 def _run(settings: Settings) -> None:

@@ -104,6 +104,9 @@ class Backend(_Strict):
     models: tuple[str, ...] = ()
     timeout: float = 600.0
     connect_timeout: float = 5.0
+    # upper bound on max_tokens for every request to this backend (Claude Code asks for
+    # 32k-128k; a small local model may never stop before its context is full)
+    max_output_tokens: int | None = Field(default=None, ge=1)
     # embedded only: a GGUF file; None means the default SmolLM2 model
     model_path: str | None = None
     context_size: int | None = None

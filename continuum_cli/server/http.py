@@ -36,6 +36,8 @@ class App(Protocol):
 
     def error_response(self, exc: BaseException, path: str) -> Response: ...
 
+    def abort_chunk(self, path: str) -> bytes: ...
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -69,8 +71,10 @@ class HTTPConnection:
         self.busy = False
         self.closing = False
         self._eof = False
+        self._aborted = False
         # per-request state
         self._stream_task: asyncio.Task[None] | None = None
+        self._path = "/"
 
     async def serve(self) -> None:
         try:
@@ -110,7 +114,10 @@ class HTTPConnection:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def _next_event(self, timeout: float) -> h11.Event | type[h11.PAUSED]:
+    async def _next_event(self, deadline: float) -> h11.Event | type[h11.PAUSED]:
+        """The next h11 event, reading as needed until the loop-time `deadline`: one bound for
+        a whole head or body, so a client dripping bytes cannot hold a connection open."""
+        loop = asyncio.get_running_loop()
         while True:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:
@@ -118,9 +125,15 @@ class HTTPConnection:
             if self._eof:
                 self.conn.receive_data(b"")
                 continue
-            data = await asyncio.wait_for(self.reader.read(_READ_SIZE), timeout)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise asyncio.TimeoutError()
+            data = await asyncio.wait_for(self.reader.read(_READ_SIZE), remaining)
             self._eof = not data
             self.conn.receive_data(data)
+
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.limits.header_timeout
 
     async def _read_request(self) -> Request | None:
         event = self.conn.next_event()
@@ -128,7 +141,7 @@ class HTTPConnection:
             if not await self._await_first_bytes():
                 return None  # idle keep-alive connection timed out or closed: close quietly
             try:
-                event = await self._next_event(self.limits.header_timeout)
+                event = await self._next_event(self._deadline())
             except asyncio.TimeoutError:
                 raise _timeout() from None
         if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
@@ -178,9 +191,10 @@ class HTTPConnection:
     async def _collect_body(self, path: str) -> bytes:
         parts: list[bytes] = []
         size = 0
+        deadline = self._deadline()
         while True:
             try:
-                event = await self._next_event(self.limits.header_timeout)
+                event = await self._next_event(deadline)
             except asyncio.TimeoutError:
                 raise _timeout() from None
             if isinstance(event, h11.EndOfMessage):
@@ -197,17 +211,38 @@ class HTTPConnection:
 
     async def _respond(self, request: Request) -> None:
         started = time.perf_counter()
+        self._path = request.path
+        watcher = asyncio.ensure_future(self._watch_disconnect())
+        response: Response | StreamingResponse | None = None
         try:
-            response = await self.app.handle(request)
-        except Exception as exc:  # an app bug: answer 500 in the route's envelope
+            response = await self._handle(request, watcher)
+            if response is None:
+                raise ClientGone()
+            if isinstance(response, StreamingResponse):
+                await self._send_stream(response, watcher)
+            else:
+                await self._send_response(response, head_only=request.method == "HEAD")
+        finally:
+            watcher.cancel()
+            _access(request, response, started, gone=self._eof or watcher.done())
+
+    async def _handle(self, request: Request, watcher: asyncio.Future[None]
+                      ) -> Response | StreamingResponse | None:
+        """The app's answer, or None when the client left first: the app task (and with it
+        any upstream request) is cancelled at once (checklist item 38)."""
+        task = asyncio.ensure_future(self.app.handle(request))
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            return None
+        try:
+            return task.result()
+        except Exception as exc:  # an ApiError, or an app bug: answer in the route's envelope
             if not isinstance(exc, ApiError):
                 log.exception("unhandled error on %s %s", request.method, request.path)
-            response = self.app.error_response(exc, request.path)
-        if isinstance(response, StreamingResponse):
-            await self._send_stream(response)
-        else:
-            await self._send_response(response)
-        _access(request, response, started)
+            return self.app.error_response(exc, request.path)
 
     def _head(self, status: int, content_type: str, extra: dict[str, str],
               length: int | None) -> h11.Response:
@@ -220,32 +255,40 @@ class HTTPConnection:
             headers.append((b"connection", b"close"))
         return h11.Response(status_code=status, headers=headers)
 
-    async def _send_response(self, response: Response) -> None:
+    async def _send_response(self, response: Response, head_only: bool = False) -> None:
         # head, body and end in one write: one syscall and one drain per response
         parts = [self.conn.send(self._head(response.status, response.content_type,
                                            response.headers, len(response.body)))]
-        if response.body:
+        if response.body and not head_only:  # HEAD: the length is announced, no body sent
             parts.append(self.conn.send(h11.Data(data=response.body)))
         parts.append(self.conn.send(h11.EndOfMessage()))
         await self._write(b"".join(p for p in parts if p))
 
-    async def _send_stream(self, response: StreamingResponse) -> None:
+    async def _send_stream(self, response: StreamingResponse,
+                           watcher: asyncio.Future[None]) -> None:
         head = self.conn.send(self._head(response.status, response.content_type,
                                          response.headers, None))
         self._stream_task = asyncio.ensure_future(self._pump(response, head))
-        watcher = asyncio.ensure_future(self._watch_disconnect())
         try:
             await asyncio.wait({self._stream_task, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            watcher.cancel()
             gone = not self._stream_task.done()
             if gone:
                 self._stream_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ClientGone):
                 await self._stream_task
             await _aclose(response)
-        if gone or self.conn.our_state is h11.MUST_CLOSE:
+            if self._aborted and not gone:
+                await self._end_aborted_stream(response)
+        if gone or self._aborted or self.conn.our_state is h11.MUST_CLOSE:
             raise ClientGone()
+
+    async def _end_aborted_stream(self, response: StreamingResponse) -> None:
+        """Shutdown ran out of grace: say so in the stream's own protocol, end it cleanly."""
+        with contextlib.suppress(ClientGone, h11.LocalProtocolError):
+            frame = self.app.abort_chunk(self._path)
+            await self._write(self.conn.send(h11.Data(data=frame)) if frame else None)
+            await self._send(h11.EndOfMessage())
 
     async def _pump(self, response: StreamingResponse, head: bytes | None) -> None:
         cork = _Cork(self.conn, self.writer, head)
@@ -260,8 +303,11 @@ class HTTPConnection:
         await self._drain()
 
     async def _watch_disconnect(self) -> None:
-        """Reads while a stream is written: EOF means the client left (cancel upstream now);
-        any bytes are a pipelined request, kept in h11's buffer for the next cycle."""
+        """Reads while a request is handled and its answer written: EOF means the client left
+        (cancel upstream now); any bytes are a pipelined request, kept in h11's buffer for the
+        next cycle. A client that had already half-closed is not watched."""
+        if self._eof:
+            await asyncio.Event().wait()
         while True:
             data = await self.reader.read(_READ_SIZE)
             if not data:
@@ -298,9 +344,14 @@ class HTTPConnection:
         if not self.busy:
             self.writer.close()
 
-    def cancel_stream(self) -> None:
+    def abort(self) -> None:
+        """Grace period over: end a running stream now (with an error frame), or the
+        connection if it is between requests."""
+        self._aborted = True
         if self._stream_task is not None and not self._stream_task.done():
             self._stream_task.cancel()
+        elif not self.busy:
+            self.writer.close()
 
     async def _close(self) -> None:
         with contextlib.suppress(Exception):
@@ -404,10 +455,21 @@ async def _aclose(response: StreamingResponse) -> None:
             await response.on_close()
 
 
-def _access(request: Request, response: Response | StreamingResponse, started: float) -> None:
+def _access(request: Request, response: Response | StreamingResponse | None, started: float,
+            gone: bool = False) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     ms = (time.perf_counter() - started) * 1000
+    if response is None or (gone and isinstance(response, StreamingResponse)):
+        # 499: the client closed the connection first (nginx's convention)
+        status = 499
+        tags = response.log if response is not None else {}
+        access_log.info("%s %s %d %s %s %.1fms (client closed the connection)", request.method,
+                        request.path, status, tags.get("backend", "-"), tags.get("model", "-"),
+                        ms, extra={"method": request.method, "path": request.path,
+                                   "status": status, "backend": tags.get("backend"),
+                                   "model": tags.get("model"), "ms": round(ms, 1)})
+        return
     access_log.info(
         "%s %s %d %s %s %.1fms", request.method, request.path, response.status,
         response.log.get("backend", "-"), response.log.get("model", "-"), ms,

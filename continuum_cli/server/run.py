@@ -54,6 +54,10 @@ class Server:
         self.connections[connection] = task
         try:
             await connection.serve()
+        except asyncio.CancelledError:
+            # cancelled at the end of a shutdown: this task is the connection's top level, so
+            # it ends here quietly instead of surfacing in asyncio's connection_made callback
+            pass
         finally:
             self.connections.pop(connection, None)
 
@@ -73,6 +77,11 @@ class Server:
             log.info("waiting up to %.0fs for %d in-flight connection(s)", self.shutdown_grace,
                      len(tasks))
             _, pending = await asyncio.wait(tasks, timeout=self.shutdown_grace)
+            if pending:
+                log.warning("grace period over: ending %d stream(s)", len(pending))
+                for connection in list(self.connections):
+                    connection.abort()
+                _, pending = await asyncio.wait(pending, timeout=2.0)
             for task in pending:
                 task.cancel()
             if pending:

@@ -18,7 +18,7 @@ import httpx
 
 from continuum_cli.backends.profiles import normalize_base_url, profile_for, server_root
 from continuum_cli.config.models import Backend
-from continuum_cli.errors import ApiError, UpstreamUnavailable
+from continuum_cli.errors import ApiError, Overloaded, UpstreamUnavailable
 from continuum_cli.upstream.errors import map_httpx_errors, map_status
 from continuum_cli.upstream.sse_decode import SSEDecoder
 
@@ -58,7 +58,9 @@ class UpstreamClient:
         try:
             return self._base[backend.name]
         except KeyError:
-            raise UpstreamUnavailable(f"backend {backend.name} is not started yet") from None
+            # an embedded backend still loading its model: retryable, like llama.cpp's own 503
+            raise Overloaded(f"backend {backend.name} is still loading its model; retry shortly",
+                             headers={"retry-after": "2"}) from None
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -166,6 +168,22 @@ class UpstreamClient:
             return None
         return _token_count(data)
 
+    async def context_window(self, backend: Backend, timeout: float = 3.0) -> int | None:
+        """The backend's context size: llama.cpp `/props` (n_ctx), else a `max_model_len`
+        (vLLM) or `context_length` field on its `/v1/models` entries; None if it says none."""
+        urls = [self.base_url(backend) + "/models"]
+        if profile_for(backend.type).tokenize_path == "/tokenize" and backend.type != "vllm":
+            urls.insert(0, server_root(self.base_url(backend)) + "/props")
+        for url in urls:
+            try:
+                resp = await self.http.get(url, headers=self._headers(backend), timeout=timeout)
+                window = _window(resp.json()) if resp.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                window = None
+            if window:
+                return window
+        return None
+
     async def health(self, backend: Backend, timeout: float = 2.0) -> tuple[str, str]:
         """("ready"|"loading"|"down"|"error", detail) for /health and doctor."""
         path = profile_for(backend.type).health_path
@@ -193,6 +211,20 @@ async def _finish_body(body: AsyncIterator[bytes]) -> None:
 
     with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError):
         await asyncio.wait_for(consume(), _FINISH_BODY_SECONDS)
+
+
+_WINDOW_KEYS = ("max_model_len", "context_length", "max_context_length", "n_ctx")
+
+
+def _window(data: Any) -> int | None:
+    if not isinstance(data, dict):
+        return None
+    settings = data.get("default_generation_settings")
+    if isinstance(settings, dict) and isinstance(settings.get("n_ctx"), int):
+        return int(settings["n_ctx"])
+    entries = [data, *[m for m in data.get("data") or [] if isinstance(m, dict)]]
+    sizes = [e[k] for e in entries for k in _WINDOW_KEYS if isinstance(e.get(k), int)]
+    return max(sizes) if sizes else None
 
 
 def _token_count(data: Any) -> int | None:

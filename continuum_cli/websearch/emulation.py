@@ -162,14 +162,16 @@ class _Run:
         self.state, self.req, self.route = state, req, route
         self.model, self.message_id = requested_model, message_id
         self.profile = profile_for(route.backend.type)
-        self.translated = to_openai_request(req, upstream_model=route.upstream_model,
-                                            profile=self.profile, snippet_of=snippet_of)
+        self.input_estimate = estimate_tokens(req)
+        self.translated = to_openai_request(
+            req, upstream_model=route.upstream_model, profile=self.profile,
+            snippet_of=snippet_of,
+            max_tokens_cap=state.max_tokens_cap(route.backend, self.input_estimate))
         self.searcher = Searcher(_provider(state), options, max_results=settings.max_results)
         self.query = claude_code_query(req)
         direct = self.query is not None and settings.query_extraction == "direct"
         self.path = "direct" if direct else "model"
         self.max_rounds = settings.max_tool_iterations
-        self.input_estimate = estimate_tokens(req)
         self.max_tokens: int | None = None  # lowered once a backend says it does not fit
         # holding back leading text to spot a bare `</think>` costs latency; only worth it
         # when the client asked for thinking (the same rule as the plain Messages path)

@@ -359,3 +359,24 @@ def test_prompt_over_window_is_not_retried(router, scripted) -> None:
     assert resp.status_code == 400
     assert resp.json()["error"]["message"].startswith("prompt is too long: 5000 tokens > 4096")
     assert len(scripted.chat_requests()) == 1
+
+
+def test_max_tokens_clamped_to_known_context_window(router_factory) -> None:
+    with ScriptedBackend() as backend:
+        backend.max_model_len = 4096
+        router = router_factory(basic_config(backend))
+        httpx.post(router.anthropic_url + "/v1/messages", json={
+            "model": "test-model", "max_tokens": 128000, "messages": USER})
+        sent = backend.last_body["max_tokens"]
+    assert 0 < sent < 4096
+
+
+def test_backend_max_output_tokens_caps_requests(router_factory, scripted) -> None:
+    config = basic_config(scripted)
+    config["backends"][0]["max_output_tokens"] = 300
+    router = router_factory(config)
+    httpx.post(router.anthropic_url + "/v1/messages", json={
+        "model": "test-model", "max_tokens": 32000, "messages": USER})
+    assert scripted.last_body["max_tokens"] == 300
+    client(router).messages.create(model="test-model", max_tokens=50, messages=USER)
+    assert scripted.last_body["max_tokens"] == 50

@@ -149,6 +149,7 @@ class ScriptedBackend:
         self.default: Reply = Text()
         self.disconnects: list[float] = []  # monotonic time a client went away mid-stream
         self.health_status = 200
+        self.max_model_len: int | None = None  # advertised on /v1/models, as vLLM does
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
@@ -236,8 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/").endswith("/health"):
             self._json(self.backend.health_status, {"status": "ok"})
         elif self.path.rstrip("/").endswith("/models") and self._authorized():
+            window = ({"max_model_len": self.backend.max_model_len}
+                      if self.backend.max_model_len else {})
             self._json(200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 0, "owned_by": "scripted"}
+                {"id": m, "object": "model", "created": 0, "owned_by": "scripted", **window}
                 for m in self.backend.models]})
         elif not self.path.rstrip("/").endswith("/models"):
             self._json(404, {"error": {"message": "not found", "type": "not_found_error"}})
