@@ -89,6 +89,9 @@ class ApiError(ContinuumError):
     status: int = 500
     error_type: str = "api_error"
     openai_type: str = "server_error"
+    # False: tell Claude Code not to retry (`x-should-retry: false`, REPORT.md §8); it would
+    # otherwise retry a 401 ten times with backoff, minutes of a stalled session
+    should_retry: bool | None = None
 
     def __init__(
         self,
@@ -125,12 +128,14 @@ class PromptTooLong(InvalidRequest):
 
 
 class AuthenticationFailed(ApiError):
+    should_retry = False
     status = 401
     error_type = "authentication_error"
     openai_type = "authentication_error"
 
 
 class PermissionDenied(ApiError):
+    should_retry = False
     status = 403
     error_type = "permission_error"
     openai_type = "permission_error"
@@ -167,6 +172,7 @@ class RequestTimeout(ApiError):
 
 
 class RequestTooLarge(ApiError):
+    should_retry = False
     status = 413
     error_type = "request_too_large"
     openai_type = "invalid_request_error"

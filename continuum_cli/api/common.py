@@ -47,4 +47,6 @@ def error_response(exc: BaseException, path: str) -> Response:
     exc = for_flavor(exc, flavor)
     status, body = envelope(exc, flavor)
     headers = dict(getattr(exc, "headers", {}) or {})
+    if getattr(exc, "should_retry", None) is False:
+        headers["x-should-retry"] = "false"
     return json_response(status, body, headers)

@@ -32,14 +32,15 @@ async def chat_completions(state: AppState, request: Request) -> Response | Stre
     body["model"] = route.upstream_model
     if openai_loop.wants_injection(state.settings, body):
         return await openai_loop.handle(state, route, body, tags)
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8",
+                                                                                "replace")
     if body.get("stream"):
         return await _relay_stream(state, route, payload, tags)
     stack = contextlib.AsyncExitStack()
     async with stack:
         resp = await stack.enter_async_context(
             state.upstream.open(route.backend, "/chat/completions", payload))
-        content = await resp.aread()
+        content = await state.upstream.read(route.backend, resp)
     return Response(200, content, resp.headers.get("content-type", "application/json"), log=tags)
 
 

@@ -23,7 +23,7 @@ _COMMON_OVERFLOW = (
     r"context window",
     r"prompt is too long",
     r"input length .* exceeds",
-    r"too many tokens",
+    r"context length of only",  # LM Studio (as a 500): "...loaded with context length of only N"
     r"n_ctx",
     r"context_length_exceeded",
 )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from continuum_cli.cli.output import err, guarded, setup_logging
+from continuum_cli.cli.output import guarded, setup_logging
 from continuum_cli.config.loader import load_config
 from continuum_cli.config.models import Backend, ServerSettings, Settings, split_bind_address
 from continuum_cli.errors import ConfigError, ContinuumError
@@ -120,9 +120,10 @@ def _announce(service: object) -> None:
     for backend in settings.backends:
         log.info("backend %s (%s) models: %s", backend.name, backend.type,
                  ", ".join(backend.models) or "(discovered)")
-    err.print(f"Claude Code: export ANTHROPIC_BASE_URL={url}/anthropic "
-              "ANTHROPIC_API_KEY=anything CLAUDE_CODE_ATTRIBUTION_HEADER=0", highlight=False,
-              soft_wrap=True)
+    key = ("<a key from api_keys>" if settings.api_keys.mode == "blocking"
+           else "anything")
+    log.info("Claude Code: export ANTHROPIC_BASE_URL=%s/anthropic ANTHROPIC_API_KEY=%s "
+             "CLAUDE_CODE_ATTRIBUTION_HEADER=0  (or run `continuum claude`)", url, key)
 
 
 __all__ = ["register", "serve", "ServerSettings"]

@@ -49,5 +49,6 @@ class StreamingResponse:
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8",
+                                                                                 "replace")
     return Response(status, body, "application/json", dict(headers or {}))

@@ -66,7 +66,10 @@ class UpstreamClient:
         await self.http.aclose()
 
     def _headers(self, backend: Backend) -> dict[str, str]:
-        headers = {"content-type": "application/json", "accept": "application/json"}
+        # identity: streams are relayed and parsed as raw bytes, and a compressing proxy in
+        # front of a backend would otherwise hand us gzip where SSE is expected
+        headers = {"content-type": "application/json", "accept": "application/json",
+                   "accept-encoding": "identity"}
         if backend.api_key:
             headers["authorization"] = f"Bearer {backend.api_key}"
         return headers
@@ -82,7 +85,12 @@ class UpstreamClient:
                                         timeout=self._timeout(backend))
         if resp.status_code >= 400:
             raise map_status(backend, resp.status_code, resp.text, resp.headers)
-        return _parse_json(backend, resp.content)
+        return completion_or_error(backend, _parse_json(backend, resp.content))
+
+    async def read(self, backend: Backend, resp: httpx.Response) -> bytes:
+        """The whole body of an open response, errors mapped (a cut body is a 502)."""
+        with map_httpx_errors(backend, mid_stream=True):
+            return await resp.aread()
 
     @asynccontextmanager
     async def stream_chat(
@@ -91,10 +99,15 @@ class UpstreamClient:
         """Open a streaming completion. Upstream errors raise here, before the first chunk, so
         the caller can still answer with a real HTTP status (checklist item 44)."""
         async with self.open(backend, "/chat/completions", _dumps(body)) as resp:
-            if "application/json" in resp.headers.get("content-type", ""):
-                yield _json_as_chunks(backend, await resp.aread())
-            else:
+            kind = resp.headers.get("content-type", "")
+            if "application/json" in kind:
+                yield _json_as_chunks(backend, await self.read(backend, resp))
+            elif "text/event-stream" in kind or not kind:
                 yield self._chunks(backend, resp)
+            else:
+                raise UpstreamUnavailable(
+                    f"backend {backend.name} answered a stream request with {kind.split(';')[0]}"
+                    ", not an event stream (is the url pointing at an OpenAI-compatible API?)")
 
     @asynccontextmanager
     async def open(
@@ -129,6 +142,7 @@ class UpstreamClient:
                       ) -> AsyncIterator[dict[str, Any]]:
         decoder = SSEDecoder()
         body = resp.aiter_raw()
+        finished = False  # a finish_reason arrived: the answer is complete even without [DONE]
         with map_httpx_errors(backend, mid_stream=True):
             async for raw in body:
                 for event in decoder.feed(raw):
@@ -137,11 +151,16 @@ class UpstreamClient:
                         return
                     chunk = _parse_chunk(backend, event.data)
                     if chunk is not None:
+                        finished = finished or _has_finish(chunk)
                         yield chunk
         for event in decoder.flush():
             chunk = None if event.data.strip() == "[DONE]" else _parse_chunk(backend, event.data)
             if chunk is not None:
+                finished = finished or _has_finish(chunk)
                 yield chunk
+        if not finished:
+            raise UpstreamUnavailable(f"backend {backend.name} ended the stream before the "
+                                      "answer was complete")
 
     async def list_models(self, backend: Backend, timeout: float = 3.0) -> list[str]:
         url = self.base_url(backend) + "/models"
@@ -238,7 +257,28 @@ def _token_count(data: Any) -> int | None:
 
 
 def _dumps(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    # "replace": a lone surrogate (Claude Code cuts tool output inside a UTF-16 pair and sends
+    # `\ud83d` alone) becomes "?" instead of failing the request
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
+
+
+def _has_finish(chunk: dict[str, Any]) -> bool:
+    choices = chunk.get("choices")
+    return bool(choices) and any(isinstance(c, dict) and c.get("finish_reason")
+                                 for c in choices)
+
+
+def completion_or_error(backend: Backend, data: dict[str, Any]) -> dict[str, Any]:
+    """A 200 body that is an error (`{"error": …}`, vLLM's `{"object": "error"}`) or has no
+    choices is not an answer: raise instead of returning an empty turn."""
+    if "error" in data and not data.get("choices"):
+        raise _stream_error(backend, data["error"])
+    if data.get("object") == "error":
+        code = data.get("code") if isinstance(data.get("code"), int) else 500
+        raise map_status(backend, code, json.dumps(data), {})
+    if not isinstance(data.get("choices"), list) or not data["choices"]:
+        raise UpstreamUnavailable(f"backend {backend.name} answered without a completion")
+    return data
 
 
 def _parse_json(backend: Backend, content: bytes) -> dict[str, Any]:
@@ -275,7 +315,7 @@ def _stream_error(backend: Backend, error: Any) -> ApiError:
 
 async def _json_as_chunks(backend: Backend, content: bytes) -> AsyncIterator[dict[str, Any]]:
     """A backend that ignored `stream: true` and sent one JSON completion: replay it as chunks."""
-    completion = _parse_json(backend, content)
+    completion = completion_or_error(backend, _parse_json(backend, content))
     for choice in completion.get("choices") or []:
         message = choice.get("message") or {}
         delta = {k: v for k, v in message.items() if k != "tool_calls"}

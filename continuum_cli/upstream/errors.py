@@ -77,11 +77,29 @@ def upstream_message(text: str) -> str:
     return text.strip()[:500]
 
 
+# statuses under which engines report a context overflow (LM Studio uses 500); a 429 that
+# mentions tokens is a rate limit, never an overflow
+_OVERFLOW_STATUSES = frozenset({400, 413, 422, 500})
+
+
 def map_status(backend: Backend, status: int, text: str, headers: Mapping[str, str]) -> ApiError:
     message = upstream_message(text)
-    if profile_for(backend.type).matches_overflow(text):
-        return prompt_too_long(message)
+    if status in _OVERFLOW_STATUSES and profile_for(backend.type).matches_overflow(text):
+        return _overflow_from_fields(text) or prompt_too_long(message)
     return _by_status(backend, status, message, headers)
+
+
+def _overflow_from_fields(text: str) -> PromptTooLong | None:
+    """llama.cpp names the counts: `{"error": {..., "n_prompt_tokens": N, "n_ctx": M}}`."""
+    try:
+        error = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(error, dict) and isinstance(error.get("n_prompt_tokens"), int) \
+            and isinstance(error.get("n_ctx"), int):
+        return PromptTooLong(error["n_prompt_tokens"], error["n_ctx"],
+                             detail=str(error.get("message", "")))
+    return None
 
 
 def _by_status(backend: Backend, status: int, message: str,
@@ -163,6 +181,9 @@ def prompt_too_long(message: str) -> PromptTooLong:
                 f"{split.group('completion')} requested > {maximum} maximum"))
     elif "maximum context length is" in lowered and len(numbers) >= 2:
         maximum, tokens = numbers[0], numbers[1]
+    elif "context length of only" in lowered and len(numbers) >= 2:
+        # LM Studio: "Trying to keep the first N tokens ... context length of only M tokens"
+        tokens, maximum = numbers[0], numbers[1]
     elif "exceeds" in lowered and len(numbers) >= 2:
         tokens, maximum = numbers[0], numbers[1]
     return PromptTooLong(tokens, maximum, detail=message)
