@@ -10,7 +10,7 @@ Backend, floor, router (the real `continuum serve`) and this load client are fou
 Targets are measured in interleaved rounds so that noise from other work on the machine falls
 on all of them alike. Figures are reported as added time and as ratios against `direct`.
 
-Usage: `python bench/overhead.py [--json] [--quick] [--profile-router FILE]`
+Usage: `python bench/overhead.py [--json | --markdown] [--quick] [--profile-router FILE]`
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Plan:
-    rounds: int = 3
+    rounds: int = 5
     c1_seconds: float = 1.2
     c16_seconds: float = 1.5
     first_event_seconds: float = 1.0
@@ -317,6 +317,7 @@ def machine() -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="continuum router overhead benchmark")
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("--markdown", action="store_true", help="Markdown tables on stdout")
     parser.add_argument("--quick", action="store_true", help="a short run (noisier figures)")
     parser.add_argument("--router-log-level", default="info",
                         help="the router's --log-level (default info, as `continuum serve`)")
@@ -342,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()
+    elif args.markdown:
+        print(report.render_markdown(results))
     else:
         print(report.render(results))
     return 0

@@ -103,3 +103,58 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"  {mark} {check['budget']}: {check['value']} (limit {check['limit']})")
     lines.append(f"\nwhole run: {results['seconds']} s")
     return "\n".join(lines)
+
+
+def _md_latency(title: str, phase: dict[str, Any]) -> list[str]:
+    floor_added = _added(phase, FLOOR)
+    lines = [f"**{title}**", "",
+             "| target | p50 ms | p99 ms | added p50 | added p99 | × direct | added ÷ floor's |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, row in phase.items():
+        added = _added(phase, name)
+        ratio = f"{added / floor_added:.2f}" if name != DIRECT and floor_added > 0 else "–"
+        lines.append(f"| {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {added:+.2f} | "
+                     f"{_added(phase, name, 'p99_ms'):+.2f} | "
+                     f"{row['p50_ms'] / phase[DIRECT]['p50_ms']:.1f} | {ratio} |")
+    return lines + [""]
+
+
+def _md_throughput(results: dict[str, Any]) -> list[str]:
+    lines = ["**Throughput and CPU of the process in the middle**", "",
+             "| target | req/s c=1 | CPU ms/req c=1 | req/s c=16 | CPU ms/req c=16 |",
+             "|---|---:|---:|---:|---:|"]
+    c1, c16 = results["non_stream_c1"], results["non_stream_c16"]
+    for name in c1:
+        lines.append(f"| {name} | {c1[name]['rps']:.0f} | {c1[name]['cpu_ms_per_request']:.2f} | "
+                     f"{c16[name]['rps']:.0f} | {c16[name]['cpu_ms_per_request']:.2f} |")
+    return lines + [""]
+
+
+def _md_streams(streams: dict[str, Any]) -> list[str]:
+    lengths = sorted(next(iter(streams.values())), key=int)
+    head = " | ".join(f"{int(n):,} ev: ev/s (CPU µs/ev)" for n in lengths)
+    lines = ["**Long streams: relayed events/s (CPU µs per event)**", "",
+             f"| target | {head} | × direct |", "|---|" + "---:|" * (len(lengths) + 1)]
+    direct_rate = streams[DIRECT][lengths[-1]]["events_per_s"]
+    for name, row in streams.items():
+        cells = " | ".join(f"{row[n]['events_per_s']:,.0f} ({row[n]['cpu_us_per_event']:.0f})"
+                           for n in lengths)
+        lines.append(f"| {name} | {cells} | "
+                     f"{row[lengths[-1]]['events_per_s'] / direct_rate:.2f} |")
+    return lines + [""]
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The same figures as `render`, as Markdown tables (for the README)."""
+    lines = _md_latency("Non-stream, c=1", results["non_stream_c1"])
+    lines += _md_latency("Non-stream, c=16", results["non_stream_c16"])
+    lines += _md_throughput(results)
+    lines += _md_latency("Time to the first streamed event", results["first_event"])
+    lines += _md_latency("Time to the first streamed text (backend paced at 1 chunk/ms)",
+                         results["first_content"])
+    lines += _md_streams(results["streams"])
+    lines += ["**Budgets**", ""]
+    for check in results["budgets"]:
+        mark = "met" if check["met"] else "**missed**"
+        lines.append(f"- {mark}: {check['budget']}: {check['value']} (limit {check['limit']})")
+    return "\n".join(lines)
