@@ -91,6 +91,8 @@ class Service:
             return
         self.state.upstream.set_base_url(backend.name, base_url)
         self.state.backend_status[backend.name] = "ready"
+        if server.load_seconds is not None:
+            self.state.load_seconds[backend.name] = round(server.load_seconds, 2)
         await self.state.discover()
         log.info("embedded backend %s ready at %s", backend.name, base_url)
 

@@ -22,8 +22,13 @@ async def _backend_health(state: AppState, backend: Any) -> dict[str, Any]:
         status, detail, url = state.backend_status.get(backend.name, "loading"), exc.message, None
     state.backend_status[backend.name] = status
     models = sorted(set(backend.models) | set(state.discovered.get(backend.name, ())))
-    return {"name": backend.name, "type": backend.type, "url": url, "status": status,
-            "detail": detail, "models": models}
+    entry = {"name": backend.name, "type": backend.type, "url": url, "status": status,
+             "detail": detail, "models": models}
+    if backend.name in state.load_seconds:
+        entry["load_seconds"] = state.load_seconds[backend.name]
+    if backend.name in state.context_windows:
+        entry["context_window"] = state.context_windows[backend.name]
+    return entry
 
 
 async def health(state: AppState, request: Request) -> Response:

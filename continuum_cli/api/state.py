@@ -35,6 +35,7 @@ class AppState:
     backend_status: dict[str, str] = field(default_factory=dict)
     token_cache: dict[tuple[str, int], int] = field(default_factory=dict)
     context_windows: dict[str, int] = field(default_factory=dict)
+    load_seconds: dict[str, float] = field(default_factory=dict)  # embedded backends
     _last_discovery: float = 0.0
 
     async def discover(self, timeout: float = 3.0) -> None:

@@ -172,7 +172,7 @@ async def backend_checks(ctx: Context) -> tuple[list[CheckResult], dict[str, lis
 async def _backend(ctx: Context, index: int, b: Backend
                    ) -> tuple[CheckResult, list[str] | None]:
     if b.type == "embedded" or not b.url:
-        return await _embedded(index, b)
+        return await _embedded(ctx, index, b)
     url = normalize_base_url(b.url, b.type)
     headers = {"authorization": f"Bearer {b.api_key}"} if b.api_key else {}
     health_path = profile_for(b.type).health_path
@@ -189,13 +189,25 @@ async def _none() -> None:
     return None
 
 
-async def _embedded(index: int, b: Backend) -> tuple[CheckResult, list[str] | None]:
+async def _embedded(ctx: Context, index: int, b: Backend
+                    ) -> tuple[CheckResult, list[str] | None]:
     from continuum_cli.backends.embedded import default_cache_dir, doctor_check, served_names
 
     # load=False: a real load takes the model's full start-up time and memory; doctor stays
-    # quick and reports the file checks (a running router's /health shows the load state).
-    report = await doctor_check(b, default_cache_dir(), load=False)
+    # quick, checks the file, and takes the load time from the running router's /health.
+    report, health = await asyncio.gather(
+        doctor_check(b, default_cache_dir(), load=False),
+        probes.request(ctx.http, "GET", ctx.url + "/health", timeout=ctx.opts.timeout))
+    report.load_seconds = report.load_seconds or _load_seconds(health.body, b.name)
     return checks.embedded(index, b, report), served_names(b)
+
+
+def _load_seconds(health: Any, name: str) -> float | None:
+    """The `load_seconds` the router's /health reports for backend `name`, if any."""
+    entries = health.get("backends", []) if isinstance(health, dict) else []
+    found = [e.get("load_seconds") for e in entries if isinstance(e, dict)
+             and e.get("name") == name and isinstance(e.get("load_seconds"), (int, float))]
+    return float(found[0]) if found else None
 
 
 async def alias_checks(ctx: Context, backends: Awaitable[tuple[Any, dict[str, list[str]]]]

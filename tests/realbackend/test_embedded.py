@@ -101,6 +101,8 @@ def test_router_health_reports_loading_then_ready(
         time.sleep(0.05)
     assert seen[-1] == (200, "ok"), seen
     assert all(s == (503, "loading") for s in seen[:-1]), seen
+    entry = httpx.get(router.url + "/health", timeout=10).json()["backends"][0]
+    assert entry["load_seconds"] > 0 and entry["context_window"] > 0  # doctor reports these
     reply = httpx.post(router.anthropic_url + "/v1/messages", timeout=120, json={
         "model": "claude-haiku-4-5-20251001", "max_tokens": 12,
         "messages": [{"role": "user", "content": "Say hello."}]})
