@@ -3,6 +3,11 @@
 Parts are OpenAI chat content parts: `{"type":"text","text":...}` and
 `{"type":"image_url","image_url":{"url":...}}`. `cache_control` never survives because parts
 are built fresh, never copied from the inbound block (item 15).
+
+Blocks are plain dicts (item 1: unknown fields and block types are tolerated), so every
+accessor checks the shape of the fields it reads and answers a wrong one with a 400 naming it
+(`messages.0.content.1.source: must be an object`), never an AttributeError that would be a
+500 -- which Claude Code retries ten times. `where` is the path of the block in the request.
 """
 
 from __future__ import annotations
@@ -33,36 +38,71 @@ def is_blank(text: Any) -> bool:
     return not isinstance(text, str) or not text.strip()
 
 
-def plain_text(content: str | list[Block] | None, sep: str = "\n\n") -> str:
+# -- shape checks ---------------------------------------------------------------------------
+def as_object(value: Any, where: str) -> Block:
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{where}: must be an object")
+    return value
+
+
+def as_string(value: Any, where: str) -> str:
+    if value is None:
+        raise InvalidRequest(f"{where}: field required")
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where}: must be a string")
+    return value
+
+
+def optional_string(value: Any, where: str) -> str | None:
+    return None if value is None else as_string(value, where)
+
+
+def block_type(block: Block, where: str) -> str:
+    """The `type` of a block; every block has one (unknown values are tolerated, item 1)."""
+    return as_string(block.get("type"), f"{where}.type")
+
+
+def content_blocks(content: Any, where: str) -> list[Block]:
+    """A `content` that may be a string (one text block) or a list of block objects."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}: must be a string or a list of content blocks")
+    return [as_object(b, f"{where}.{i}") for i, b in enumerate(content)]
+
+
+# -- blocks -> parts ------------------------------------------------------------------------
+def plain_text(content: str | list[Block] | None, sep: str = "\n\n", where: str = "content"
+               ) -> str:
     """Text of a string or a list of text-ish blocks (system prompts, role:system turns)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    texts = [p["text"] for b in content for p in user_parts(b) if p["type"] == "text"]
-    return sep.join(texts)
+    blocks = content_blocks(content, where)
+    parts = (p for i, b in enumerate(blocks) for p in user_parts(b, f"{where}.{i}"))
+    return sep.join(p["text"] for p in parts if p["type"] == "text")
 
 
-def user_parts(block: Block) -> list[Part]:
+def user_parts(block: Block, where: str = "content") -> list[Part]:
     """Parts for one block of a user turn. Blank text is dropped (item 14)."""
-    kind = block.get("type")
+    kind = block_type(block, where)
     if kind == "image":
-        return [image_part(block)]
-    text = _block_text(block)
-    return [] if is_blank(text) else [text_part(text)]
+        return [image_part(block, where)]
+    text = _block_text(block, kind, where)
+    return [] if is_blank(text) else [text_part(text or "")]
 
 
-def _block_text(block: Block) -> str | None:
-    kind = block.get("type")
+def _block_text(block: Block, kind: str, where: str) -> str | None:
     if kind == "text":
-        return block.get("text")
+        return as_string(block.get("text"), f"{where}.text")
     if kind == "document":
-        return document_text(block)
+        return document_text(block, where)
     if kind == "tool_reference":
         # Claude Code's ToolSearch answer (REPORT.md §4.3); the schema is now in `tools`
         return f"Tool loaded: {block.get('tool_name', '')}"
     if kind == "search_result":
-        return _search_result_text(block)
+        return _search_result_text(block, where)
     if kind in ("thinking", "redacted_thinking"):
         return None
     # unknown block types are tolerated (item 1); keep any text they carry
@@ -70,62 +110,66 @@ def _block_text(block: Block) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def image_part(block: Block) -> Part:
+def image_part(block: Block, where: str = "image") -> Part:
     """base64 -> data URL, url -> url (item 11)."""
-    source = block.get("source") or {}
+    where = f"{where}.source"
+    source = as_object(block.get("source"), where)
     kind = source.get("type")
     if kind == "base64":
-        media = source.get("media_type") or "image/png"
-        url = f"data:{media};base64,{source.get('data', '')}"
+        media = optional_string(source.get("media_type"), f"{where}.media_type") or "image/png"
+        data = as_string(source.get("data"), f"{where}.data")
+        return {"type": "image_url", "image_url": {"url": f"data:{media};base64,{data}"}}
+    if kind == "url":
+        url = as_string(source.get("url"), f"{where}.url")
+        if not url.strip():
+            raise InvalidRequest(f"{where}.url: must not be empty")
         return {"type": "image_url", "image_url": {"url": url}}
-    if kind == "url" and source.get("url"):
-        return {"type": "image_url", "image_url": {"url": source["url"]}}
     if kind == "file":
         raise InvalidRequest(FILE_UNSUPPORTED)
-    raise InvalidRequest("image block: source must be base64 or url")
+    raise InvalidRequest(f"{where}.type: an image source must be 'base64' or 'url'")
 
 
-def document_text(block: Block) -> str:
+def document_text(block: Block, where: str = "document") -> str:
     """Text documents become text; PDFs fail loudly, never silently dropped (item 13)."""
-    source = block.get("source") or {}
-    body = _document_body(source)
-    title = block.get("title")
-    context = block.get("context")
+    source = as_object(block.get("source"), f"{where}.source")
+    body = _document_body(source, f"{where}.source")
+    title = optional_string(block.get("title"), f"{where}.title")
+    context = optional_string(block.get("context"), f"{where}.context")
     head = "\n".join(x for x in (title and f"Document: {title}", context) if x)
     return f"{head}\n\n{body}" if head else body
 
 
-def _document_body(source: Block) -> str:
+def _document_body(source: Block, where: str) -> str:
     kind = source.get("type")
     media = str(source.get("media_type") or "")
     if kind == "text":
-        return str(source.get("data", ""))
+        return as_string(source.get("data"), f"{where}.data")
     if kind == "content":
-        return plain_text(source.get("content"), sep="\n")
+        return plain_text(source.get("content"), sep="\n", where=f"{where}.content")
     if media == "application/pdf" or kind == "url":
         raise InvalidRequest(PDF_UNSUPPORTED)
     if kind == "base64" and media.startswith("text/"):
-        return _decode_text(source.get("data", ""))
+        return _decode_text(as_string(source.get("data"), f"{where}.data"), f"{where}.data")
     if kind == "file":
         raise InvalidRequest(FILE_UNSUPPORTED)
     media = media or "no media type"
-    raise InvalidRequest(f"document block: unsupported source {kind!r} ({media})")
+    raise InvalidRequest(f"{where}: unsupported document source {kind!r} ({media})")
 
 
-def _decode_text(data: str) -> str:
+def _decode_text(data: str, where: str) -> str:
     try:
         return base64.b64decode(data, validate=True).decode("utf-8", errors="replace")
     except (binascii.Error, ValueError):
-        raise InvalidRequest("document block: base64 data is not valid") from None
+        raise InvalidRequest(f"{where}: base64 data is not valid") from None
 
 
-def _search_result_text(block: Block) -> str:
+def _search_result_text(block: Block, where: str) -> str:
     lines = [str(block.get("title") or ""), f"Source: {block.get('source', '')}"]
-    lines.append(plain_text(block.get("content"), sep="\n"))
+    lines.append(plain_text(block.get("content"), sep="\n", where=f"{where}.content"))
     return "\n".join(x for x in lines if x)
 
 
-def tool_result_parts(block: Block) -> tuple[str, list[Part]]:
+def tool_result_parts(block: Block, where: str = "tool_result") -> tuple[str, list[Part]]:
     """(text, images) of a tool_result (items 12, 21, 22).
 
     The text goes in the `tool` message; images cannot (most backends only accept text
@@ -135,7 +179,9 @@ def tool_result_parts(block: Block) -> tuple[str, list[Part]]:
     if isinstance(content, str):
         text, images = content, []
     else:
-        parts = [p for b in content or [] if isinstance(b, dict) for p in user_parts(b)]
+        where = f"{where}.content"
+        blocks = content_blocks(content if content is not None else [], where)
+        parts = [p for i, b in enumerate(blocks) for p in user_parts(b, f"{where}.{i}")]
         images = [p for p in parts if p["type"] == "image_url"]
         text = "\n".join(p["text"] for p in parts if p["type"] == "text")
     if images:

@@ -9,6 +9,9 @@ The invariants the backend's chat template needs, and that this module guarantee
 * consecutive same-role messages are merged (item 8) and no message is empty (item 14);
 * thinking goes to `reasoning_content`, `redacted_thinking` is dropped (item 16);
 * server-tool history becomes tool_calls + tool messages (websearch.md §1.8).
+
+A block of the wrong shape is a 400 naming it (`messages.3.content.0.input: must be an
+object`), see `content`.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from continuum_cli.errors import InvalidRequest
 from continuum_cli.translate.content import (
     Block,
     Part,
     arguments_json,
+    as_string,
+    block_type,
     is_blank,
     plain_text,
     text_part,
@@ -71,22 +77,23 @@ class History:
         self._pending: list[str] = []  # tool_call ids of the last assistant, in call order
         self._deferred: list[Part] = []  # role:system text waiting for the tool results
 
-    def add(self, msg: Message) -> None:
+    def add(self, msg: Message, where: str = "message") -> None:
+        """`where` is the message's path in the request (`messages.3`), for error messages."""
         if msg.role == "assistant":
             self._close_pending({})
-            self._add_assistant(msg.blocks())
+            self._add_assistant(msg.blocks(), f"{where}.content")
         elif msg.role == "user":
-            self._add_user(msg.blocks())
+            self._add_user(msg.blocks(), f"{where}.content")
         else:
-            self._add_system(msg.content)
+            self._add_system(msg.content, f"{where}.content")
 
     def finish(self) -> list[Msg]:
         self._close_pending({})
         return [_finalise(m) for m in self.out]
 
     # -- system ------------------------------------------------------------------------
-    def _add_system(self, content: str | list[Block]) -> None:
-        text = plain_text(content)
+    def _add_system(self, content: str | list[Block], where: str) -> None:
+        text = plain_text(content, where=where)
         if is_blank(text):
             return  # Claude Code's --bare mode sends `content: []`
         if not text.lstrip().startswith("<system-reminder>"):
@@ -98,14 +105,14 @@ class History:
             self._append_user([text_part(text)])
 
     # -- user --------------------------------------------------------------------------
-    def _add_user(self, blocks: list[Block]) -> None:
+    def _add_user(self, blocks: list[Block], where: str) -> None:
         results: dict[str, tuple[str, list[Part]]] = {}
         parts: list[Part] = []
-        for block in blocks:
-            if block.get("type") == "tool_result":
-                _merge_result(results, block)
+        for i, block in enumerate(blocks):
+            if block_type(block, f"{where}.{i}") == "tool_result":
+                _merge_result(results, block, f"{where}.{i}")
             else:
-                parts.extend(user_parts(block))
+                parts.extend(user_parts(block, f"{where}.{i}"))
         self._close_pending(results, parts)
 
     def _close_pending(
@@ -132,21 +139,24 @@ class History:
             self.out.append({"role": "user", "content": list(parts)})
 
     # -- assistant ---------------------------------------------------------------------
-    def _add_assistant(self, blocks: list[Block]) -> None:
+    def _add_assistant(self, blocks: list[Block], where: str) -> None:
         draft = _Assistant()
         client_calls: list[Msg] = []
         server_calls: dict[str, Block] = {}
-        for block in blocks:
-            kind = block.get("type")
-            if kind == "text" and not is_blank(block.get("text")):
-                draft.text += block["text"]
-            elif kind == "thinking" and not is_blank(block.get("thinking")):
-                draft.reasoning.append(block["thinking"])
+        for i, block in enumerate(blocks):
+            at = f"{where}.{i}"
+            kind = block_type(block, at)
+            if kind == "text":
+                draft.text += _text_of(block, "text", at)
+            elif kind == "thinking":
+                if reasoning := _text_of(block, "thinking", at):
+                    draft.reasoning.append(reasoning)
             elif kind == "tool_use":
-                client_calls.append(self._client_call(block))
+                client_calls.append(self._client_call(block, at))
             elif kind == SERVER_CALL_TYPE:
                 server_calls[str(block.get("id", ""))] = block
             elif is_server_result(block):
+                _check_server_result(block, at)
                 draft = self._server_pair(draft, block, server_calls)
         # client calls go last so their tool messages can follow (a server call's result is
         # already known and emitted right after it); unanswered server calls are dropped
@@ -154,13 +164,16 @@ class History:
         self._append_assistant(draft)
         self._pending = [c["id"] for c in client_calls]
 
-    def _client_call(self, block: Block) -> Msg:
+    def _client_call(self, block: Block, where: str) -> Msg:
+        arguments = block.get("input")
+        if not isinstance(arguments, (dict, str, type(None))):
+            raise InvalidRequest(f"{where}.input: must be an object")
         return {
-            "id": str(block.get("id", "")),
+            "id": as_string(block.get("id"), f"{where}.id"),
             "type": "function",
             "function": {
-                "name": self._names.to_openai(str(block.get("name", ""))),
-                "arguments": arguments_json(block.get("input")),
+                "name": self._names.to_openai(as_string(block.get("name"), f"{where}.name")),
+                "arguments": arguments_json(arguments),
             },
         }
 
@@ -184,10 +197,22 @@ class History:
             self.out.append(msg)
 
 
-def _merge_result(results: dict[str, tuple[str, list[Part]]], block: Block) -> None:
+def _text_of(block: Block, key: str, where: str) -> str:
+    """The text a text or thinking block carries; blank text is dropped (item 14)."""
+    text = as_string(block.get(key), f"{where}.{key}")
+    return "" if is_blank(text) else text
+
+
+def _check_server_result(block: Block, where: str) -> None:
+    content = block.get("content")
+    if content is not None and not isinstance(content, (list, dict)):
+        raise InvalidRequest(f"{where}.content: must be a list of results or an error object")
+
+
+def _merge_result(results: dict[str, tuple[str, list[Part]]], block: Block, where: str) -> None:
     """Several tool_result blocks for one id are joined, not split (BerriAI/litellm#16711)."""
-    call_id = str(block.get("tool_use_id", ""))
-    text, images = tool_result_parts(block)
+    call_id = as_string(block.get("tool_use_id"), f"{where}.tool_use_id")
+    text, images = tool_result_parts(block, where)
     if call_id in results:
         old_text, old_images = results[call_id]
         text, images = f"{old_text}\n{text}", old_images + images

@@ -13,7 +13,7 @@ from typing import Any
 
 from continuum_cli.backends.profiles import BackendProfile
 from continuum_cli.errors import InvalidRequest
-from continuum_cli.translate.content import Block, plain_text
+from continuum_cli.translate.content import Block, user_parts
 from continuum_cli.translate.history import History
 from continuum_cli.translate.names import ToolNameMap
 from continuum_cli.translate.tools import exposed_tools, openai_tool_choice, openai_tools
@@ -76,11 +76,12 @@ def system_prompt(req: MessagesRequest) -> str:
     system = req.system
     if isinstance(system, str):
         return _strip_billing_line(system)
-    blocks = [
-        b for b in system or []
+    parts = [
+        p for i, b in enumerate(system or [])
         if not str(b.get("text", "")).lstrip().startswith(BILLING_HEADER_PREFIX)
+        for p in user_parts(b, f"system.{i}")
     ]
-    return plain_text(blocks, sep=SYSTEM_SEP)
+    return SYSTEM_SEP.join(p["text"] for p in parts if p["type"] == "text")
 
 
 def _strip_billing_line(text: str) -> str:
@@ -93,8 +94,8 @@ def _messages(
     req: MessagesRequest, names: ToolNameMap, snippet_of: Callable[[Block], str | None] | None
 ) -> list[dict[str, Any]]:
     history = History(names, snippet_of)
-    for msg in req.messages:
-        history.add(msg)
+    for n, msg in enumerate(req.messages):
+        history.add(msg, f"messages.{n}")
     messages = history.finish()
     if not messages:
         raise InvalidRequest("messages: every message is empty; nothing to send to the model")

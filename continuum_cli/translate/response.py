@@ -12,14 +12,12 @@ from typing import Any
 
 from continuum_cli.translate.ids import ToolIdAllocator, thinking_signature
 from continuum_cli.translate.names import ToolNameMap
+from continuum_cli.translate.partial_json import INVALID_ARGUMENTS_KEY, loads, object_text
 from continuum_cli.translate.think import split_think
 
 Block = dict[str, Any]
 # Rough output size when a backend reports no usage: ~4 characters per token.
 CHARS_PER_OUTPUT_TOKEN = 4
-# Arguments that are not a JSON object are handed over under this key rather than dropped,
-# so the client's input validation tells the model what went wrong (item 34).
-INVALID_ARGUMENTS_KEY = "_unparsed_arguments"
 
 
 def map_stop_reason(
@@ -75,20 +73,19 @@ def estimate_output_tokens(chars: int) -> int:
 
 
 def tool_input(arguments: Any) -> dict[str, Any]:
-    """`function.arguments` (JSON text, object, or double-encoded) -> a tool_use `input`."""
+    """`function.arguments` (JSON text, object, or double-encoded) -> a tool_use `input`.
+
+    Invalid text is repaired or handed over under `INVALID_ARGUMENTS_KEY`, exactly as the
+    stream translator ends a tool block (`partial_json`), so both paths agree (item 39).
+    """
     if isinstance(arguments, dict):
         return arguments
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+    if arguments is None:
         return {}
-    value: Any = arguments
-    for _ in range(2):  # a JSON string holding JSON (saberjack/SHTUCodeProxy#1)
-        if not isinstance(value, str):
-            break
-        try:
-            value = json.loads(value)
-        except ValueError:
-            break
-    return value if isinstance(value, dict) else {INVALID_ARGUMENTS_KEY: str(arguments)}
+    if not isinstance(arguments, str):
+        return {INVALID_ARGUMENTS_KEY: json.dumps(arguments, ensure_ascii=False)}
+    value: dict[str, Any] = loads(object_text(arguments))
+    return value
 
 
 def message_text(content: Any) -> str:

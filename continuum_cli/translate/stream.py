@@ -13,6 +13,9 @@
   the final JSON; fragments of calls other than the open one are buffered and emitted in
   order once the open call is complete or the stream ends (items 33–34);
 * text and thinking that arrive after tool calls started are emitted after the tool blocks;
+* text that could be the start of a stop sequence is held back until more text shows it is
+  not, so a stop sequence the backend left at the end of the text is cut off as the
+  non-streaming path does (item 40);
 * stop_reason and usage are decided at `close()`, because the usage trailer comes after the
   finish_reason chunk (item 36).
 """
@@ -34,10 +37,10 @@ from continuum_cli.translate.response import (
     tool_input,
 )
 from continuum_cli.translate.think import DEFAULT_PROBE_CHARS, Segment, ThinkSplitter
-from continuum_cli.translate.tool_calls import Call, CallTracker, apply_fragment, is_complete_json
+from continuum_cli.translate.tool_calls import Call, CallTracker, apply_fragment
 
 Event = tuple[str, dict[str, Any]]
-_TAIL = 256  # characters of text kept to recognise a trailing stop sequence
+_TAIL = 256  # characters of emitted text kept to recognise a trailing stop sequence
 _HELD_CHUNKS_PER_PING = 32  # keep bytes flowing while content is held back (stall watchdog)
 
 
@@ -75,6 +78,8 @@ class StreamTranslator:
         self._held_ws = ""
         self._tail: list[Segment] = []  # text/thinking that arrived after tool calls began
         self._text_tail = ""
+        self._held_stop = ""  # text that may be the start of a stop sequence
+        self._matched_stop: str | None = None
         self._out_chars = 0
         self._backend_stop: Any = None
         self._raw_usage: dict[str, Any] | None = None
@@ -112,6 +117,7 @@ class StreamTranslator:
         events += self._drain_calls()
         tail, self._tail = self._tail, []
         events += self._segments(tail, after_tools=True)
+        events += self._final_text()
         events += self._close_open()
         self._decide()
         self._closed = True
@@ -179,6 +185,26 @@ class StreamTranslator:
         return events + [self._delta({"type": "thinking_delta", "thinking": piece})]
 
     def _text(self, piece: str) -> list[Event]:
+        held = self._held_stop + piece
+        keep = _stop_prefix_len(held, self._stop_sequences)
+        piece, self._held_stop = held[:len(held) - keep], held[len(held) - keep:]
+        return self._text_out(piece) if piece else []
+
+    def _release_text(self) -> list[Event]:
+        """Held text goes out as it is: another block follows it, so it ended nothing."""
+        held, self._held_stop = self._held_stop, ""
+        return self._text_out(held) if held else []
+
+    def _final_text(self) -> list[Event]:
+        """The end of the text: a stop sequence the backend left there is cut off."""
+        held, self._held_stop = self._held_stop, ""
+        self._matched_stop = matched_stop_sequence(
+            self._backend_stop, self._text_tail + held, self._stop_sequences)
+        if self._matched_stop and held.endswith(self._matched_stop):
+            held = held[: -len(self._matched_stop)]
+        return self._text_out(held) if held else []
+
+    def _text_out(self, piece: str) -> list[Event]:
         if self._open != "text":
             if not piece.strip():
                 self._held_ws += piece  # never open a block for whitespace alone
@@ -219,7 +245,8 @@ class StreamTranslator:
     def _switch_to(self, kind: str, start: dict[str, Any]) -> list[Event]:
         if self._open == kind:
             return []
-        events = self._close_open()
+        events = [] if kind == "text" else self._release_text()
+        events += self._close_open()
         index = self.next_index
         self.next_index += 1
         self._open = self._last_kind = kind
@@ -228,18 +255,18 @@ class StreamTranslator:
         return events + [("content_block_start", payload)]
 
     def _open_tool(self, call: Call) -> list[Event]:
+        events = self._release_text() + self._close_open()  # one block per call
         call.block = self.next_index
         block = {"type": "tool_use", "id": self._ids.allocate(call.id),
                  "name": self._names.to_anthropic(call.name or ""), "input": {}}
-        events = self._close_open() + self._switch_to("tool", block)  # one block per call
+        events += self._switch_to("tool", block)
         self._open_call = call
         return events
 
     def _send_arguments(self, call: Call) -> list[Event]:
-        piece = call.pending_delta()
+        piece = call.take_pending()
         if not piece:
             return []
-        call.sent += len(piece)
         self._out_chars += len(piece)
         return [self._delta({"type": "input_json_delta", "partial_json": piece})]
 
@@ -259,9 +286,10 @@ class StreamTranslator:
         return events
 
     def _finish_call(self, call: Call) -> list[Event]:
-        rest = call.final_remainder()
-        call.sent = len(call.raw)
-        self.blocks[-1]["input"] = tool_input(call.raw if not call.wrapped else rest)
+        # the deltas must add up to one JSON object even when the backend's did not
+        # (items 34, 39): `finish` completes, repairs or wraps them
+        rest, arguments = call.finish()
+        self.blocks[-1]["input"] = tool_input(arguments)
         if not rest:
             return []
         self._out_chars += len(rest)
@@ -283,9 +311,8 @@ class StreamTranslator:
 
     def _decide(self) -> None:
         has_calls = any(b.get("type") == "tool_use" for b in self.blocks)
-        matched = matched_stop_sequence(self._backend_stop, self._text_tail, self._stop_sequences)
         self.stop_reason, self.stop_sequence = map_stop_reason(
-            self.finish_reason, has_tool_calls=has_calls, matched_stop=matched)
+            self.finish_reason, has_tool_calls=has_calls, matched_stop=self._matched_stop)
         self.usage = anthropic_usage(self._raw_usage, input_fallback=self._input_tokens,
                                      output_fallback=estimate_output_tokens(self._out_chars))
 
@@ -296,9 +323,20 @@ def think_probe_chars(thinking_mode: str | None) -> int:
     return 0 if thinking_mode == "off" else DEFAULT_PROBE_CHARS
 
 
+def _stop_prefix_len(text: str, stop_sequences: list[str] | None) -> int:
+    """Length of the longest end of `text` that is a stop sequence or the start of one."""
+    longest = 0
+    for stop in stop_sequences or []:
+        for size in range(min(len(stop), len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
+
+
 def _finished(call: Call) -> bool:
     """Whether the open call can be closed for the next one (its arguments parse)."""
-    return is_complete_json(call.raw)
+    return call.complete
 
 
 def _error_text(error: Any) -> str:

@@ -85,9 +85,12 @@ def _render_block(block: Block) -> str:
 
 
 def _render_content(content: Any) -> str:
+    # counting is best effort: a malformed block is the translator's 400 to report
     if isinstance(content, str):
         return content
-    blocks = [b for b in content or [] if isinstance(b, dict)]
+    if not isinstance(content, list):
+        return ""
+    blocks = [b for b in content if isinstance(b, dict)]
     return "\n".join(filter(None, (_render_block(b) for b in blocks)))
 
 

@@ -106,8 +106,16 @@ def test_content_blocks(message: dict[str, Any], blocks: list[dict[str, Any]]) -
         pytest.param([fn_call("c", "Bash", '"{\\"command\\": \\"ls\\"}"')],
                      [tool("c", "Bash", {"command": "ls"})], id="double-encoded"),
         pytest.param([fn_call("c", "Bash", "{'command': 'ls'}")],
-                     [tool("c", "Bash", {INVALID_ARGUMENTS_KEY: "{'command': 'ls'}"})],
-                     id="invalid-json-kept-visible"),
+                     [tool("c", "Bash", {"command": "ls"})], id="single-quoted-json-repaired"),
+        pytest.param([fn_call("c", "Bash", '{"command": "rm -rf /tmp/x')],
+                     [tool("c", "Bash", {INVALID_ARGUMENTS_KEY: '{"command": "rm -rf /tmp/x'})],
+                     id="cut-off-json-kept-visible"),
+        pytest.param([fn_call("c", "Bash", "[1, 2]")],
+                     [tool("c", "Bash", {INVALID_ARGUMENTS_KEY: "[1, 2]"})],
+                     id="not-an-object-kept-visible"),
+        pytest.param([fn_call("c", "Bash", '{"n": NaN}')],
+                     [tool("c", "Bash", {INVALID_ARGUMENTS_KEY: '{"n": NaN}'})],
+                     id="nan-is-not-json"),
     ],
 )
 def test_tool_use_blocks(calls: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
