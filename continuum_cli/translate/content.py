@@ -40,6 +40,8 @@ def is_blank(text: Any) -> bool:
 
 # -- shape checks ---------------------------------------------------------------------------
 def as_object(value: Any, where: str) -> Block:
+    if value is None:
+        raise InvalidRequest(f"{where}: field required")
     if not isinstance(value, dict):
         raise InvalidRequest(f"{where}: must be an object")
     return value
@@ -68,7 +70,10 @@ def content_blocks(content: Any, where: str) -> list[Block]:
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise InvalidRequest(f"{where}: must be a string or a list of content blocks")
-    return [as_object(b, f"{where}.{i}") for i, b in enumerate(content)]
+    for i, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise InvalidRequest(f"{where}.{i}: must be an object")
+    return content
 
 
 # -- blocks -> parts ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from anthropic.types import Message
 from continuum_cli.errors import UpstreamUnavailable
 from continuum_cli.translate.ids import thinking_signature, tool_use_id
 from continuum_cli.translate.names import ToolNameMap
+from continuum_cli.translate.response import INVALID_ARGUMENTS_KEY, to_anthropic_message
 from continuum_cli.translate.sse_encode import encode_event
 from continuum_cli.translate.stream import Event, StreamTranslator, think_probe_chars
 from continuum_cli.translate.think import DEFAULT_PROBE_CHARS
@@ -405,6 +406,124 @@ def test_blocks_record_final_content() -> None:
         {"type": "text", "text": "hi"},
         {"type": "tool_use", "id": "c1", "name": "Bash", "input": {"a": 1}},
     ]
+
+
+# -- tool arguments that are not JSON (items 34, 39) -----------------------------------------
+def bash(*pieces: str, finish_: str = "tool_calls") -> list[dict[str, Any]]:
+    """One Bash call whose arguments arrive in `pieces`."""
+    first, *rest = pieces
+    return ([calls(frag(0, "c1", "Bash", first))] + [calls(frag(0, args=p)) for p in rest]
+            + [finish(finish_)])
+
+
+UNPARSED = INVALID_ARGUMENTS_KEY
+
+
+@pytest.mark.parametrize(
+    ("chunks", "deltas", "expected"),
+    [
+        pytest.param(bash("{'command': 'ls'}"), ["{", '"command": "ls"}'], {"command": "ls"},
+                     id="single-quoted-qwen3-coder"),
+        pytest.param(bash("{'comm", "and': 'ls'}"), ["{", '"command": "ls"}'],
+                     {"command": "ls"}, id="single-quoted-split"),
+        pytest.param(bash('{"a": 1,', ' "b": True', "}"), ['{"a": 1', ', "b": ', "true}"],
+                     {"a": 1, "b": True}, id="python-literal-after-a-held-comma"),
+        pytest.param(bash('{"a": 1,', ' "b": 2,', "}"), ['{"a": 1', ', "b": 2', "}"],
+                     {"a": 1, "b": 2}, id="trailing-comma-never-sent"),
+        pytest.param(bash('{"command": "ls"'), ['{"command": "ls"', "}"], {"command": "ls"},
+                     id="missing-closing-brace"),
+        pytest.param(bash('{"a": 1}', "}"), ['{"a": 1}'], {"a": 1}, id="extra-closing-brace"),
+        pytest.param(bash('{"p": "C:\\', '\\dir"}'), ['{"p": "C:', '\\\\dir"}'],
+                     {"p": "C:\\dir"}, id="escape-held-until-complete"),
+        pytest.param(bash('{"p": "C:\\', 'q"}'), ['{"p": "C:', '\\\\q"}'], {"p": "C:\\q"},
+                     id="invalid-escape-repaired"),
+        pytest.param(bash("[1, 2]"), ['{"_unparsed_arguments": "[1, 2]"}'],
+                     {UNPARSED: "[1, 2]"}, id="not-an-object"),
+        pytest.param(bash("\"{'a': 1}\""), ['{"a": 1}'], {"a": 1},
+                     id="double-encoded-single-quotes"),
+        pytest.param(bash('{"command": "rm -rf /tmp/x', finish_="length"),
+                     ['{"command": "rm -rf /tmp/x',
+                      '", "_unparsed_arguments": "{\\"command\\": \\"rm -rf /tmp/x"}'],
+                     {"command": "rm -rf /tmp/x", UNPARSED: '{"command": "rm -rf /tmp/x'},
+                     id="cut-off-by-max-tokens-kept-visible"),
+        pytest.param(bash('{"a": 1, "b": NaN}'),
+                     ['{"a": 1, "b": ', 'null, "_unparsed_arguments": "{\\"a\\": 1, '
+                      '\\"b\\": NaN}"}'],
+                     {"a": 1, "b": None, UNPARSED: '{"a": 1, "b": NaN}'}, id="nan"),
+    ],
+)
+def test_invalid_tool_arguments_still_form_one_object(
+        chunks: list[dict[str, Any]], deltas: list[str], expected: dict[str, Any]) -> None:
+    events, t = run(chunks)
+    assert [e[2] for e in compact(events) if e[0] == "input_json"] == deltas
+    message = validate(events)  # the SDK's accumulator parses the concatenation
+    assert message["content"][-1]["input"] == expected == t.blocks[-1]["input"]
+
+
+def test_invalid_call_does_not_hold_up_the_next_one_forever() -> None:
+    events, _ = run([calls(frag(0, "c1", "Bash", "{'a': 1}")),
+                     calls(frag(1, "c2", "Read", '{"p": 2}')), finish("tool_calls")])
+    assert compact(events) == [
+        ("tool", 0, "c1", "Bash"), ("input_json", 0, "{"), ("input_json", 0, '"a": 1}'),
+        ("stop", 0), ("tool", 1, "c2", "Read"), ("input_json", 1, '{"p": 2}'), ("stop", 1),
+        ("end", "tool_use", None)]
+    message = validate(events)
+    assert [b["input"] for b in message["content"]] == [{"a": 1}, {"p": 2}]
+
+
+# -- stop sequences the backend left in the text (item 40) ----------------------------------
+STOPS = ["STOP", "\n\nHuman:"]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        pytest.param([text("hello "), text("STOP"), finish()],
+                     [("text", 0), ("text", 0, "hello "), ("stop", 0),
+                      ("end", "stop_sequence", "STOP")], id="in-the-last-chunk"),
+        pytest.param([text("hello ST"), text("O"), text("P"), finish()],
+                     [("text", 0), ("text", 0, "hello "), ("stop", 0),
+                      ("end", "stop_sequence", "STOP")], id="split-across-chunks"),
+        pytest.param([text("a\n\nHum"), text("an:"), finish()],
+                     [("text", 0), ("text", 0, "a"), ("stop", 0),
+                      ("end", "stop_sequence", "\n\nHuman:")], id="second-stop-sequence"),
+        pytest.param([text("a ST"), text("AY"), finish()],
+                     [("text", 0), ("text", 0, "a "), ("text", 0, "STAY"), ("stop", 0), END],
+                     id="held-start-released-when-it-is-not-one"),
+        pytest.param([text("a ST"), finish()],
+                     [("text", 0), ("text", 0, "a "), ("text", 0, "ST"), ("stop", 0), END],
+                     id="start-of-one-at-the-end-is-text"),
+        pytest.param([text("ST"), text("OP"), finish()], [("end", "stop_sequence", "STOP")],
+                     id="nothing-else-no-empty-block"),
+        pytest.param([text("a STOP b"), finish()],
+                     [("text", 0), ("text", 0, "a STOP b"), ("stop", 0), END],
+                     id="in-the-middle-kept"),
+        pytest.param([text("run ST"), calls(frag(0, "c1", "Bash", "{}")), finish("tool_calls")],
+                     [("text", 0), ("text", 0, "run "), ("text", 0, "ST"), ("stop", 0),
+                      ("tool", 1, "c1", "Bash"), ("input_json", 1, "{}"), ("stop", 1),
+                      ("end", "tool_use", None)], id="held-text-goes-out-before-a-tool"),
+    ],
+)
+def test_stop_sequence_cut_from_text(chunks: list[dict[str, Any]], expected: list[tuple]
+                                     ) -> None:
+    events, _ = run(chunks, stop=STOPS)
+    assert compact(events) == expected
+    validate(events)
+
+
+@pytest.mark.parametrize("content", ["hello STOP", "STOP", "a STOP b", "hello ST", "STSTOP",
+                                     "x\n\nHuman:", "SSTOP", "\n\nHu"])
+def test_streamed_stop_sequence_agrees_with_non_streaming(content: str) -> None:
+    """Item 39: the same answer, streamed a character at a time or not streamed at all."""
+    events, _ = run([text(c) for c in content] + [finish()], stop=STOPS)
+    streamed = validate(events)
+    whole = to_anthropic_message(
+        {"choices": [{"index": 0, "finish_reason": "stop",
+                      "message": {"role": "assistant", "content": content}}]},
+        model="claude-x", message_id=MID, tool_names=NAMES, stop_sequences=STOPS)
+    assert streamed["content"] == whole["content"]
+    assert (streamed["stop_reason"], streamed["stop_sequence"]) == (
+        whole["stop_reason"], whole["stop_sequence"])
 
 
 # -- the <think> probe (closing-tag-only case, item 30) -------------------------------------
