@@ -65,9 +65,7 @@ def block_type(block: Block, where: str) -> str:
 
 
 def content_blocks(content: Any, where: str) -> list[Block]:
-    """A `content` that may be a string (one text block) or a list of block objects."""
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+    """A `content` list, checked to hold block objects (callers handle a plain string)."""
     if not isinstance(content, list):
         raise InvalidRequest(f"{where}: must be a string or a list of content blocks")
     for i, block in enumerate(content):

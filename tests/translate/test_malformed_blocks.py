@@ -188,6 +188,8 @@ def test_token_estimate_never_crashes_on_malformed_blocks(
         pytest.param([result(None), {"type": "text", "text": "hi"}], id="tool-result-no-content"),
         pytest.param([{"type": "text", "text": ""}, {"type": "text", "text": "hi"}],
                      id="empty-text"),
+        pytest.param([{"type": "search_result", "source": "https://x", "title": "T",
+                       "content": [{"type": "text", "text": "hi"}]}], id="search-result"),
     ],
 )
 def test_well_formed_but_unusual_blocks_still_pass(blocks: list[dict[str, Any]]) -> None:

@@ -37,6 +37,8 @@ KEY = INVALID_ARGUMENTS_KEY
         pytest.param('{"a": "x\\u00', '{"a": "x', False, id="unicode-escape-held"),
         pytest.param('{"a": "x\\u00e9', '{"a": "x\\u00e9', False, id="unicode-escape-done"),
         pytest.param("  ", "", False, id="whitespace-held"),
+        pytest.param('{"a" : 1 }', '{"a" : 1 }', False, id="spaces-around-tokens"),
+        pytest.param('{"a" 1}', '{"a" ', True, id="missing-colon"),
         pytest.param("  {", "  {", False, id="opening-brace"),
         pytest.param("{'a': 1}", "{", True, id="single-quote"),
         pytest.param('{"a": True}', '{"a": ', True, id="python-literal"),
@@ -194,6 +196,7 @@ def test_complete_keeps_what_cannot_be_repaired_visible(raw: str, partial: dict[
         pytest.param('{"a": 1.', '{"a": 1.', id="after-dot"),
         pytest.param('{"a": 1e+', '{"a": 1e+', id="after-exponent-sign"),
         pytest.param("{", "{", id="open-brace"),
+        pytest.param("  ", "  x", id="only-whitespace"),
         pytest.param('{"a": 1}', '{"a": 1} x', id="closed"),
     ],
 )
