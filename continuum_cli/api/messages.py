@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from continuum_cli.api.common import flavor_of, for_flavor
 from continuum_cli.api.openai_passthrough import log_route
 from continuum_cli.api.state import AppState
-from continuum_cli.api.streaming import PING, with_keepalive
+from continuum_cli.api.streaming import PING, batches_with_keepalive
 from continuum_cli.backends.profiles import profile_for
 from continuum_cli.errors import PromptTooLong, envelope
 from continuum_cli.routing import Route
@@ -23,7 +23,7 @@ from continuum_cli.server.types import Request, Response, StreamingResponse, jso
 from continuum_cli.translate.ids import new_message_id
 from continuum_cli.translate.request import OpenAIRequest, thinking_mode, to_openai_request
 from continuum_cli.translate.response import to_anthropic_message
-from continuum_cli.translate.sse_encode import PING_FRAME, encode_event
+from continuum_cli.translate.sse_encode import coalesce_deltas, encode_event
 from continuum_cli.translate.stream import StreamTranslator, think_probe_chars
 from continuum_cli.translate.tokens import estimate_tokens
 from continuum_cli.upstream.errors import refit_max_tokens
@@ -115,19 +115,24 @@ async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[st
     """Anthropic SSE bytes for an upstream chunk stream, with pings and in-stream errors."""
     yield _encode(translator.start_events())
     try:
-        async for chunk in with_keepalive(chunks, ping_interval):
-            if chunk is PING:
-                yield PING_FRAME
-                continue
-            events = translator.feed(chunk)
+        async for batch in batches_with_keepalive(chunks, ping_interval):
+            events = []
+            for chunk in batch:
+                if chunk is PING:
+                    events.append(("ping", _PING))
+                else:
+                    events.extend(translator.feed(chunk))
             if events:
-                yield _encode(events)
+                yield _encode(coalesce_deltas(events))
     except Exception as exc:
         log.warning("stream failed after the response started: %s", getattr(exc, "message", exc))
         _, body = envelope(for_flavor(exc, flavor_of(path)), "anthropic")
         yield encode_event("error", body)
         return
     yield _encode(translator.finish())
+
+
+_PING = {"type": "ping"}
 
 
 def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:

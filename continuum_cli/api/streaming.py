@@ -22,18 +22,33 @@ _END: Any = object()
 async def with_keepalive(source: AsyncIterator[T], interval: float) -> AsyncIterator[Any]:
     """Yield items of `source`, and `PING` whenever `interval` seconds pass without one.
     Exceptions of `source` are re-raised here; closing this generator cancels the reader."""
+    async for batch in batches_with_keepalive(source, interval):
+        for item in batch:
+            yield item
+
+
+async def batches_with_keepalive(source: AsyncIterator[T], interval: float
+                                 ) -> AsyncIterator[list[Any]]:
+    """Like `with_keepalive`, but yields every item already waiting as one list: a fast
+    backend's chunks that arrive in one read are translated and written together, one
+    frame batch and one socket write instead of one per chunk."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
     last = [time.monotonic()]
     reader = asyncio.ensure_future(_read(source, queue, last))
     timer = asyncio.ensure_future(_tick(queue, last, interval))
     try:
         while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            items = [i for i in batch if i is not _END and not isinstance(i, _Failure)]
+            if items:
+                yield items
+            for item in batch:
+                if isinstance(item, _Failure):
+                    raise item.exc
+                if item is _END:
+                    return
     finally:
         timer.cancel()
         reader.cancel()
