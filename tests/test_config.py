@@ -147,3 +147,20 @@ def test_bind_address(value, pair) -> None:
 ])
 def test_base_url_conventions(kind, url, base) -> None:
     assert normalize_base_url(url, kind) == base
+
+
+def test_duplicate_key_is_an_error_with_both_lines() -> None:
+    text = "server:\n  bind_address: 127.0.0.1:1\n  bind_address: 127.0.0.1:2\n"
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={})
+    assert info.value.line == 3 and "duplicate key `server.bind_address`" in info.value.message
+    assert "line 2" in info.value.message
+
+
+def test_models_as_a_single_string() -> None:
+    s = load_config_text("backends:\n  - name: b\n    url: http://h\n    models: m1\n",
+                         env={}).settings
+    assert s.backends[0].models == ("m1",)
+    with pytest.raises(ConfigError) as info:
+        load_config_text("backends:\n  - name: b\n    url: http://h\n    models: 3\n", env={})
+    assert "list of model names" in info.value.message and info.value.line == 4

@@ -42,7 +42,19 @@ def summary(loaded: LoadedConfig) -> dict[str, Any]:
         "api_keys": {"mode": s.api_keys.mode, "keys": len(s.api_keys.keys),
                      "keys_file": s.api_keys.keys_file},
         "logging": {"level": s.logging.level, "format": s.logging.format},
+        "warnings": alias_warnings(s),
     }
+
+
+def alias_warnings(s: Settings) -> list[str]:
+    """Aliases whose target no backend lists (a backend that lists no models may still serve
+    it: discovery happens at start-up, so this is a warning, not an error)."""
+    listed = {m for b in s.backends for m in b.models}
+    if not listed or any(not b.models for b in s.backends):
+        return []
+    return [f"model_aliases.{alias} -> {target}: no backend lists `{target}` in its models"
+            for alias, target in s.model_aliases.items()
+            if target not in listed and target not in s.model_aliases]
 
 
 def check(
@@ -88,3 +100,5 @@ def _render(data: dict[str, Any]) -> None:
     out.print(f"api_keys: {ak['mode']} mode, {ak['keys']} key(s)"
               + (f", keys_file {ak['keys_file']}" if ak["keys_file"] else ""))
     out.print(f"server: {data['bind_address']}")
+    for warning in data["warnings"]:
+        err.print(f"[yellow]![/] {warning}", highlight=False)

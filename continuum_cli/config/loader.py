@@ -88,20 +88,24 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[LinePath, int]]:
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping of sections", line=1, file=file)
     lines: dict[LinePath, int] = {}
-    _index_lines(node, (), lines)
+    _index_lines(node, (), lines, file)
     return data, lines
 
 
-def _index_lines(node: Any, path: LinePath, out: dict[LinePath, int]) -> None:
+def _index_lines(node: Any, path: LinePath, out: dict[LinePath, int], file: str = "") -> None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             sub = (*path, key.value)
+            if sub in out:  # PyYAML keeps the last one silently; a typo-level mistake
+                raise ConfigError(
+                    f"duplicate key `{format_path(sub)}` (first at line {out[sub]})",
+                    path=format_path(sub), line=key.start_mark.line + 1, file=file)
             out[sub] = key.start_mark.line + 1
-            _index_lines(value, sub, out)
+            _index_lines(value, sub, out, file)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[(*path, i)] = item.start_mark.line + 1
-            _index_lines(item, (*path, i), out)
+            _index_lines(item, (*path, i), out, file)
 
 
 def format_path(path: LinePath) -> str:

@@ -117,6 +117,16 @@ class Backend(_Strict):
     def _duration(cls, v: object) -> float:
         return parse_duration(v)
 
+    @field_validator("models", mode="before")
+    @classmethod
+    def _one_model(cls, v: object) -> object:
+        # `models: my-model` means a list of one; anything else must be a list of names
+        if isinstance(v, str):
+            return (v,)
+        if v is not None and not isinstance(v, (list, tuple)):
+            raise ValueError("must be a list of model names")
+        return v
+
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:

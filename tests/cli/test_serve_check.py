@@ -123,3 +123,14 @@ def test_serve_without_config_uses_found_backend(tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize("args", [["serve", "--help"], ["check", "--help"]])
 def test_help(args) -> None:
     assert runner.invoke(app, args).exit_code == 0
+
+
+def test_check_warns_on_alias_to_unlisted_model(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(GOOD.replace("  default: m", "  default: m\n  haiku: ghost-model"))
+    monkeypatch.setenv("SECRET_KEY", "x")
+    result = runner.invoke(app, ["check", "--config", str(path), "--json"])
+    assert result.exit_code == 0
+    warnings = json.loads(result.stdout)["warnings"]
+    assert warnings == ["model_aliases.haiku -> ghost-model: no backend lists `ghost-model` "
+                        "in its models"]
