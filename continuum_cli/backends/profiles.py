@@ -2,8 +2,8 @@
 
 Pure data. The translator reads `BackendProfile` to pick the thinking knob and the
 tool_choice mapping; the upstream client reads it for the base URL, readiness and
-`/tokenize`; error mapping reads `overflow_patterns`. The README's backend table is this
-module in prose.
+`/tokenize`; error mapping reads `overflow_patterns` and `CAPABILITY_ERRORS`. The README's
+backend table is this module in prose.
 """
 
 from __future__ import annotations
@@ -29,6 +29,73 @@ _COMMON_OVERFLOW = (
 )
 
 
+# Fixes for a backend that answers tool calls as text (checklist item 23), per type.
+_VLLM_PARSER = ("start vLLM with --enable-auto-tool-choice --tool-call-parser <parser for the "
+                "model> (hermes for Qwen2.5/Qwen3, llama3_json for Llama 3.x, mistral for "
+                "Mistral)")
+_JINJA = "start llama-server with --jinja (and the model's tool-capable chat template)"
+_TOOL_MODEL = "pick a model whose chat template supports tool calls"
+
+
+@dataclass(frozen=True)
+class CapabilityError:
+    """An engine's wording for "this model cannot do X" (checklist items 11, 24).
+
+    `capability` is what the model lacks ("tools" or "images"); `fix` is what the operator
+    changes. The pattern decides the fix, not the backend type: a `generic` backend may be
+    any engine, and its wording says which one it is.
+    """
+
+    pattern: str
+    capability: str
+    fix: str
+
+    def matches(self, text: str) -> bool:
+        return re.search(self.pattern, text, re.IGNORECASE) is not None
+
+
+CAPABILITY_ERRORS: tuple[CapabilityError, ...] = (
+    # llama.cpp (500): "tools param requires --jinja flag"
+    CapabilityError(r"requires --jinja", "tools", _JINJA),
+    # vLLM (400): `"auto" tool choice requires --enable-auto-tool-choice and
+    # --tool-call-parser to be set`
+    CapabilityError(r"enable-auto-tool-choice", "tools", _VLLM_PARSER),
+    # Ollama (400): "registry.ollama.ai/library/gemma:2b does not support tools"
+    CapabilityError(r"does not support tools", "tools",
+                    "pick a model with tool support (`ollama show <model>` lists `tools` "
+                    "under Capabilities)"),
+    # OpenRouter-style gateways (404): "No endpoints found that support tool use"
+    CapabilityError(r"no endpoints found that support tool", "tools",
+                    "pick a model whose providers support tool use"),
+    # llama.cpp (500): "image input is not supported - hint: ... you may need to provide the
+    # mmproj"; older builds: "image input is not supported by this server"
+    CapabilityError(r"image input is not supported|not compiled for multimodal", "images",
+                    "start llama-server with --mmproj <the model's projector .gguf>, or pick "
+                    "a vision model"),
+    # vLLM (400): "facebook/opt-125m is not a multimodal model"
+    CapabilityError(r"is not a multimodal model", "images",
+                    "serve a vision-language model (e.g. Qwen2.5-VL) on this backend"),
+    # vLLM with --limit-mm-per-prompt image=0: "At most 0 image(s) may be provided ..."
+    CapabilityError(r"at most 0 image", "images",
+                    "raise vLLM's --limit-mm-per-prompt (it allows 0 images)"),
+    # Ollama (500): "failed to process inputs: this model is missing data required for image
+    # input"
+    CapabilityError(r"missing data required for image input", "images",
+                    "pick a vision model (`ollama show <model>` lists `vision` under "
+                    "Capabilities)"),
+    # LM Studio: "Model does not support images. Please use a model that does."
+    CapabilityError(r"does not support images?\b", "images", "pick a vision-capable model"),
+    # OpenRouter-style gateways (404): "No endpoints found that support image input"
+    CapabilityError(r"no endpoints found that support image", "images",
+                    "pick a vision-capable model"),
+)
+
+
+def capability_error(text: str) -> CapabilityError | None:
+    """The capability an upstream error text says the model lacks, if it says one."""
+    return next((c for c in CAPABILITY_ERRORS if c.matches(text)), None)
+
+
 @dataclass(frozen=True)
 class BackendProfile:
     type: str
@@ -45,6 +112,8 @@ class BackendProfile:
     # readiness: llama.cpp answers 503 on /health while loading
     health_path: str | None = None
     overflow_patterns: tuple[str, ...] = _COMMON_OVERFLOW
+    # what to change when the backend answers tool calls as text (checklist item 23)
+    tool_parser_fix: str = _TOOL_MODEL
 
     def matches_overflow(self, text: str) -> bool:
         return any(re.search(p, text, re.IGNORECASE) for p in self.overflow_patterns)
@@ -53,14 +122,16 @@ class BackendProfile:
 PROFILES: dict[str, BackendProfile] = {
     "vllm": BackendProfile(
         "vllm", 8000, tokenize_path="/tokenize", thinking_knob="chat_template_kwargs",
-        continue_final_message=True, health_path="/health",
+        continue_final_message=True, health_path="/health", tool_parser_fix=_VLLM_PARSER,
     ),
     "ollama": BackendProfile(
         "ollama", 11434, thinking_knob="think", honours_required_tool_choice=False,
+        tool_parser_fix="pick a model with tool support (`ollama show <model>` lists `tools` "
+                        "under Capabilities)",
     ),
     "llamacpp": BackendProfile(
         "llamacpp", 8080, tokenize_path="/tokenize", thinking_knob="chat_template_kwargs",
-        honours_required_tool_choice=False, health_path="/health",
+        honours_required_tool_choice=False, health_path="/health", tool_parser_fix=_JINJA,
     ),
     "lmstudio": BackendProfile(
         "lmstudio", 1234, thinking_knob="reasoning_effort", honours_required_tool_choice=True,
@@ -71,6 +142,7 @@ PROFILES: dict[str, BackendProfile] = {
     "embedded": BackendProfile(
         "embedded", 0, tokenize_path="/tokenize", thinking_knob="chat_template_kwargs",
         honours_required_tool_choice=False, health_path="/health",
+        tool_parser_fix="pick a model_path whose chat template supports tool calls",
     ),
 }
 

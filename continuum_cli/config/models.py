@@ -107,6 +107,9 @@ class Backend(_Strict):
     # upper bound on max_tokens for every request to this backend (Claude Code asks for
     # 32k-128k; a small local model may never stop before its context is full)
     max_output_tokens: int | None = Field(default=None, ge=1)
+    # turn `<tool_call>{...}</tool_call>` / bare `{"name": ..., "arguments": ...}` text back
+    # into tool calls, for backends whose tool parser is missing (checklist item 23)
+    recover_tool_calls: bool = False
     # embedded only: a GGUF file; None means the default SmolLM2 model
     model_path: str | None = None
     context_size: int | None = None

@@ -14,6 +14,7 @@ from continuum_cli.translate.ids import ToolIdAllocator, thinking_signature
 from continuum_cli.translate.names import ToolNameMap
 from continuum_cli.translate.partial_json import INVALID_ARGUMENTS_KEY, loads, object_text
 from continuum_cli.translate.think import split_think
+from continuum_cli.translate.tool_text import ToolTextPolicy
 
 Block = dict[str, Any]
 # Rough output size when a backend reports no usage: ~4 characters per token.
@@ -110,10 +111,13 @@ def to_anthropic_message(
     tool_names: ToolNameMap,
     stop_sequences: list[str] | None,
     input_tokens: int | None = None,
+    tool_text: ToolTextPolicy | None = None,
 ) -> dict[str, Any]:
     """A full Anthropic Message for a non-streaming completion.
 
-    `input_tokens` is the estimate used when the backend reports no usage.
+    `input_tokens` is the estimate used when the backend reports no usage. `tool_text`
+    says whether tool calls the backend wrote as text are recovered (item 23); None leaves
+    the text alone.
     """
     choices = completion.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
@@ -122,6 +126,8 @@ def to_anthropic_message(
     matched = matched_stop_sequence(choice.get("stop_reason"), text, stop_sequences)
     if matched and text.endswith(matched):
         text = text[: -len(matched)]
+    if tool_text is not None:
+        message, text = _recover_text_calls(message, text, tool_text)
     calls = _tool_blocks(message, message_id, tool_names)
     blocks = _leading_blocks(thinking, text) + calls
     reason, sequence = map_stop_reason(choice.get("finish_reason"), has_tool_calls=bool(calls),
@@ -133,6 +139,18 @@ def to_anthropic_message(
         "id": message_id, "type": "message", "role": "assistant", "model": model,
         "content": blocks, "stop_reason": reason, "stop_sequence": sequence, "usage": usage,
     }
+
+
+def _recover_text_calls(message: dict[str, Any], text: str, policy: ToolTextPolicy
+                        ) -> tuple[dict[str, Any], str]:
+    """Tool calls written into the text become `tool_calls` (item 23), unless the backend
+    already parsed some: then the text is what the model said around them."""
+    if message.get("tool_calls") or message.get("function_call"):
+        return message, text
+    text, recovered = policy.apply(text)
+    if recovered:
+        message = {**message, "tool_calls": [c.openai(i) for i, c in enumerate(recovered)]}
+    return message, text
 
 
 def _thinking_and_text(message: dict[str, Any]) -> tuple[str, str]:

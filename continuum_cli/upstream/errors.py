@@ -2,7 +2,10 @@
 
 Rules (checklist §J): upstream 503 / queue full -> 529 overloaded (Claude Code retries);
 context overflow in any wording -> 400 "prompt is too long: N tokens > M maximum" (not retried);
-401/403 -> the router's backend credentials are wrong, said so with the config key to fix.
+401/403 -> the router's backend credentials are wrong, said so with the config key to fix;
+"this model cannot use tools / read images" in any engine's wording -> 400 naming the backend,
+what the model cannot do and the fix (checklist items 11, 24), so Claude Code stops instead of
+retrying a request that can never succeed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from continuum_cli.backends.profiles import profile_for
+from continuum_cli.backends.profiles import CapabilityError, capability_error, profile_for
 from continuum_cli.config.models import Backend
 from continuum_cli.errors import (
     ApiError,
@@ -86,7 +89,28 @@ def map_status(backend: Backend, status: int, text: str, headers: Mapping[str, s
     message = upstream_message(text)
     if status in _OVERFLOW_STATUSES and profile_for(backend.type).matches_overflow(text):
         return _overflow_from_fields(text) or prompt_too_long(message)
+    lacking = capability_error(message) if status in _CAPABILITY_STATUSES else None
+    if lacking is not None:
+        return missing_capability(backend, lacking, message)
     return _by_status(backend, status, message, headers)
+
+
+# llama.cpp reports a missing --jinja / mmproj as 500, OpenRouter as 404, vLLM/Ollama as 400
+_CAPABILITY_STATUSES = frozenset({400, 404, 422, 500, 501})
+_CANNOT = {"tools": "cannot use tools", "images": "cannot read images"}
+
+
+def missing_capability(backend: Backend, lacking: CapabilityError, message: str
+                       ) -> InvalidRequest:
+    """400 invalid_request_error: which backend, what its model cannot do, how to fix it.
+
+    Not an upstream 404/500: Claude Code would retry a 500 and report a 404 as a missing
+    model, while the request can only succeed once the operator changes the backend or the
+    model (checklist items 11, 24; OpenRouter's 404 "No endpoints found that support tool
+    use" in musistudio/claude-code-router#583)."""
+    cannot = _CANNOT.get(lacking.capability, "cannot serve this request")
+    return InvalidRequest(f"backend {backend.name}: the model {cannot} ({message}); "
+                          f"fix: {lacking.fix}")
 
 
 def _overflow_from_fields(text: str) -> PromptTooLong | None:
