@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -117,11 +118,13 @@ async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[st
     try:
         async for batch in batches_with_keepalive(chunks, ping_interval):
             events = []
+            now = time.monotonic()  # one clock read per batch: bounds the </think> hold-back
             for chunk in batch:
                 if chunk is PING:
+                    events.extend(translator.tick(now))
                     events.append(("ping", _PING))
                 else:
-                    events.extend(translator.feed(chunk))
+                    events.extend(translator.feed(chunk, now))
             if events:
                 yield _encode(coalesce_deltas(events))
     except Exception as exc:

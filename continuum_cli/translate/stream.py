@@ -85,6 +85,10 @@ class StreamTranslator:
         self._raw_usage: dict[str, Any] | None = None
         self._held_chunks = 0
         self._closed = False
+        # text/thinking of the open block, joined into `blocks` when it closes: appending to
+        # the dict value would copy the whole block on every delta (quadratic in its length)
+        self._parts: list[str] = []
+        self._now: float | None = None
 
     # -- public API ----------------------------------------------------------------------
     def start_events(self) -> list[Event]:
@@ -97,8 +101,10 @@ class StreamTranslator:
         return [("message_start", {"type": "message_start", "message": message}),
                 ("ping", {"type": "ping"})]
 
-    def feed(self, chunk: dict[str, Any]) -> list[Event]:
-        """Events for one parsed `chat.completion.chunk`."""
+    def feed(self, chunk: dict[str, Any], now: float | None = None) -> list[Event]:
+        """Events for one parsed `chat.completion.chunk`. `now` (the caller's monotonic
+        seconds) bounds how long leading text is held back for a lone `</think>`."""
+        self._now = now
         if chunk.get("error") and not chunk.get("choices"):
             raise UpstreamUnavailable(f"backend error mid-stream: {_error_text(chunk['error'])}")
         if chunk.get("usage"):
@@ -108,6 +114,13 @@ class StreamTranslator:
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 events += self._choice(choice)
         return events + self._keepalive(events)
+
+    def tick(self, now: float) -> list[Event]:
+        """Release leading text held for a lone `</think>` once the time bound passed, also
+        when no chunk arrives (the caller calls this on its keep-alive timer)."""
+        if not self._splitter.expired(now):
+            return []
+        return self._segments(self._splitter.settle())
 
     def close(self) -> list[Event]:
         """Close every block; afterwards `stop_reason`, `stop_sequence`, `usage` are set."""
@@ -149,7 +162,7 @@ class StreamTranslator:
             events += self._segments([("thinking", reasoning)])
         content = message_text(delta.get("content"))
         if content:
-            events += self._segments(self._splitter.feed(content))
+            events += self._segments(self._splitter.feed(content, self._now))
         for fragment in delta.get("tool_calls") or []:
             if isinstance(fragment, dict):
                 events += self._tool_fragment(fragment)
@@ -180,11 +193,13 @@ class StreamTranslator:
 
     def _thinking(self, piece: str) -> list[Event]:
         events = self._switch_to("thinking", {"type": "thinking", "thinking": "", "signature": ""})
-        self.blocks[-1]["thinking"] += piece
+        self._parts.append(piece)
         self._out_chars += len(piece)
         return events + [self._delta({"type": "thinking_delta", "thinking": piece})]
 
     def _text(self, piece: str) -> list[Event]:
+        if not self._stop_sequences:
+            return self._text_out(piece)
         held = self._held_stop + piece
         keep = _stop_prefix_len(held, self._stop_sequences)
         piece, self._held_stop = held[:len(held) - keep], held[len(held) - keep:]
@@ -213,9 +228,10 @@ class StreamTranslator:
             if self._last_kind == "thinking":
                 piece = piece.lstrip()  # the blank line a template leaves after </think>
         events = self._switch_to("text", {"type": "text", "text": ""})
-        self.blocks[-1]["text"] += piece
+        self._parts.append(piece)
         self._out_chars += len(piece)
-        self._text_tail = (self._text_tail + piece)[-_TAIL:]
+        if self._stop_sequences:  # only read to recognise a trailing stop sequence
+            self._text_tail = (self._text_tail + piece)[-_TAIL:]
         return events + [self._delta({"type": "text_delta", "text": piece})]
 
     def _tool_fragment(self, fragment: dict[str, Any]) -> list[Event]:
@@ -274,6 +290,9 @@ class StreamTranslator:
         if self._open is None:
             return []
         events: list[Event] = []
+        if self._open in ("text", "thinking"):
+            self.blocks[-1][self._open] = "".join(self._parts)
+            self._parts.clear()
         if self._open == "thinking":
             signature = thinking_signature(self.blocks[-1]["thinking"])
             self.blocks[-1]["signature"] = signature

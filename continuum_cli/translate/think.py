@@ -19,6 +19,10 @@ CLOSE = "</think>"
 # Longer reasoning still works, degraded: it is shown as text and the stray tag is removed.
 # Callers pass 0 when thinking is off (see `stream.think_probe_chars`).
 DEFAULT_PROBE_CHARS = 512
+# ... or for this long, whichever comes first: a slow backend must not keep the first words
+# of an ordinary answer from the user for seconds. Time is the caller's (`now` per feed), so
+# this module stays sans-I/O; a caller that passes no time gets the character bound alone.
+DEFAULT_PROBE_SECONDS = 0.15
 
 Segment = tuple[str, str]  # ("thinking" | "text", piece)
 
@@ -46,20 +50,31 @@ def _partial_suffix(text: str, tag: str) -> int:
 class ThinkSplitter:
     """Incremental `split_think`: `feed()` pieces of content, `flush()` at the end."""
 
-    def __init__(self, *, probe_chars: int = DEFAULT_PROBE_CHARS, thinking_open: bool = False):
+    def __init__(self, *, probe_chars: int = DEFAULT_PROBE_CHARS, thinking_open: bool = False,
+                 probe_seconds: float = DEFAULT_PROBE_SECONDS):
         self._state = "thinking" if thinking_open else "start"
         self._buf = ""
         self._probe = probe_chars
+        self._probe_seconds = probe_seconds
+        self._since: float | None = None  # the caller's time of the first held piece
 
     @property
     def undecided(self) -> bool:
         return self._state == "start"
 
-    def feed(self, piece: str) -> list[Segment]:
+    def feed(self, piece: str, now: float | None = None) -> list[Segment]:
         self._buf += piece
         if self._state == "start":
-            return self._feed_start()
+            return self._feed_start(now)
         return self._drain()
+
+    def expired(self, now: float | None) -> bool:
+        """Whether held leading content has waited `probe_seconds` (the time bound)."""
+        if now is None or self._state != "start":
+            return False
+        if self._since is None:
+            self._since = now
+        return now - self._since >= self._probe_seconds
 
     def settle(self) -> list[Segment]:
         """Stop probing: whatever is held is text (a tool call or a reasoning field arrived)."""
@@ -77,7 +92,8 @@ class ThinkSplitter:
         self._buf = ""
         return [(kind, rest)] if rest else []
 
-    def _feed_start(self) -> list[Segment]:
+    def _feed_start(self, now: float | None) -> list[Segment]:
+        expired = self.expired(now)
         head = self._buf.lstrip()
         if head.startswith(OPEN):
             self._state, self._buf = "thinking", head[len(OPEN):]
@@ -87,12 +103,15 @@ class ThinkSplitter:
         if CLOSE in self._buf:
             self._state = "thinking"  # closing-tag-only: everything so far was reasoning
             return self._drain()
-        if len(self._buf) >= self._probe:
+        if expired or len(self._buf) >= self._probe:
             self._state = "text"
             return self._drain()
         return []
 
     def _drain(self) -> list[Segment]:
+        if "<" not in self._buf:  # no tag and no start of one: the per-chunk common case
+            ready, self._buf = self._buf, ""
+            return [(self._state, ready)] if ready else []
         out: list[Segment] = []
         while True:
             before, sep, after = self._buf.partition(CLOSE)
