@@ -40,11 +40,15 @@ class UpstreamClient:
             b.name: normalize_base_url(b.url, b.type) for b in backends if b.url
         }
         self._urls: dict[tuple[str, str], httpx.URL] = {}
+        # per backend, built once: httpx re-validates header dicts and rebuilds a `Timeout`
+        # on every `build_request`, about a twentieth of the CPU of a proxied request
+        self._prepared: dict[str, tuple[httpx.Headers, dict[str, Any]]] = {}
 
     def set_base_url(self, backend_name: str, base_url: str) -> None:
         """For backends whose address is known only at run time (embedded)."""
         self._base[backend_name] = base_url.rstrip("/")
         self._urls = {k: v for k, v in self._urls.items() if k[0] != backend_name}
+        self._prepared.pop(backend_name, None)
 
     def _url(self, backend: Backend, path: str) -> httpx.URL:
         """Parsed once per backend and path: httpx parses a `str` URL on every request, about
@@ -77,12 +81,27 @@ class UpstreamClient:
     def _timeout(self, backend: Backend) -> httpx.Timeout:
         return httpx.Timeout(backend.timeout, connect=backend.connect_timeout)
 
+    def _request(self, backend: Backend, path: str, content: bytes,
+                 headers: Mapping[str, str] | None = None) -> httpx.Request:
+        """A POST built from per-backend parts prepared once (`httpx.Request` copies them)."""
+        prepared = self._prepared.get(backend.name)
+        if prepared is None:
+            merged = httpx.Headers(self.http.headers)
+            merged.update(self._headers(backend))
+            timeout = {"timeout": self._timeout(backend).as_dict()}
+            prepared = self._prepared[backend.name] = (merged, timeout)
+        base, extensions = prepared
+        if headers:
+            base = httpx.Headers(base)
+            base.update(headers)
+        return httpx.Request("POST", self._url(backend, path), content=content, headers=base,
+                             extensions=extensions)
+
     async def chat(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
         """Non-streaming chat completion; returns the parsed completion."""
-        url = self._url(backend, "/chat/completions")
+        request = self._request(backend, "/chat/completions", _dumps(body))
         with map_httpx_errors(backend):
-            resp = await self.http.post(url, content=_dumps(body), headers=self._headers(backend),
-                                        timeout=self._timeout(backend))
+            resp = await self.http.send(request)
         if resp.status_code >= 400:
             raise map_status(backend, resp.status_code, resp.text, resp.headers)
         return completion_or_error(backend, _parse_json(backend, resp.content))
@@ -116,11 +135,7 @@ class UpstreamClient:
         """Send a request and yield the response once its headers arrived (status < 400).
         Leaving the block closes the upstream connection: that is how a client disconnect
         stops the backend from generating."""
-        url = self._url(backend, path)
-        request = self.http.build_request(
-            "POST", url, content=content, headers={**self._headers(backend), **(headers or {})},
-            timeout=self._timeout(backend),
-        )
+        request = self._request(backend, path, content, headers)
         with map_httpx_errors(backend):
             resp = await self.http.send(request, stream=True)
         try:
@@ -146,7 +161,7 @@ class UpstreamClient:
         with map_httpx_errors(backend, mid_stream=True):
             async for raw in body:
                 for event in decoder.feed(raw):
-                    if event.data.strip() == "[DONE]":
+                    if _is_done(event.data):
                         await _finish_body(body)
                         return
                     chunk = _parse_chunk(backend, event.data)
@@ -154,7 +169,7 @@ class UpstreamClient:
                         finished = finished or _has_finish(chunk)
                         yield chunk
         for event in decoder.flush():
-            chunk = None if event.data.strip() == "[DONE]" else _parse_chunk(backend, event.data)
+            chunk = None if _is_done(event.data) else _parse_chunk(backend, event.data)
             if chunk is not None:
                 finished = finished or _has_finish(chunk)
                 yield chunk
@@ -291,11 +306,23 @@ def _parse_json(backend: Backend, content: bytes) -> dict[str, Any]:
     return data
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _is_done(data: str) -> bool:
+    return data[:1] != "{" and data.strip() == "[DONE]"
+
+
 def _parse_chunk(backend: Backend, data: str) -> dict[str, Any] | None:
-    if not data.strip():
-        return None
     try:
-        chunk = json.loads(data)
+        if data[:1] == "{":  # the usual event: json.loads without its wrapper's checks
+            chunk, end = _raw_decode(data)
+            if end != len(data) and data[end:].strip():
+                raise ValueError("extra data after the JSON object")
+        elif not data.strip():
+            return None
+        else:
+            chunk = json.loads(data)
     except ValueError:
         raise UpstreamUnavailable(
             f"backend {backend.name} sent a malformed stream event: {data[:200]!r}"

@@ -7,35 +7,47 @@ Lines split only on CR, LF and CRLF, as the SSE spec requires
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import codecs
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
     event: str
     data: str
 
 
 class SSEDecoder:
-    """Feed bytes, get complete events. Handles frames split anywhere, comments and `[DONE]`."""
+    """Feed bytes, get complete events. Handles frames split anywhere, comments and `[DONE]`.
+
+    Runs once per upstream event of every translated stream, so the common line
+    (`data: ...`) is handled inline and CR handling only runs when a CR was sent.
+    """
 
     def __init__(self) -> None:
-        self._buffer = ""
+        self._buffer = ""  # an incomplete last line (never holds a CR)
         self._pending_cr = False
         self._event = ""
         self._data: list[str] = []
-        self._decoder = __import__("codecs").getincrementaldecoder("utf-8")("replace")
+        self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        text = self._decoder.decode(chunk)
+        text = self._decode(chunk)
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]
-        self._pending_cr = text.endswith("\r")
-        self._buffer += text
-        lines = self._buffer.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if "\r" in text:
+            self._pending_cr = text.endswith("\r")
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        else:
+            self._pending_cr = False
+        if self._buffer:
+            text = self._buffer + text
+        lines = text.split("\n")
         self._buffer = lines.pop()
         events = []
         for line in lines:
+            if line.startswith("data:"):
+                self._data.append(line[6:] if line.startswith("data: ") else line[5:])
+                continue
             event = self._line(line)
             if event is not None:
                 events.append(event)
