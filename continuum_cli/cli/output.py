@@ -43,6 +43,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str, ensure_ascii=False)
 
 
+class PlainFormatter(logging.Formatter):
+    """`asctime level name: message`, with the date and time formatted once per second: the
+    router writes two or three INFO lines per request (access, routing)."""
+
+    _second: int | None = None
+    _stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+
+def _cheap_records() -> None:
+    """Skip what no formatter here prints: the caller's file and line (a stack walk per
+    record), thread and process names."""
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]  # documented switch in logging
+
+
 def setup_logging(level: str = "info", fmt: str = "rich") -> None:
     root = logging.getLogger("continuum")
     root.handlers.clear()
@@ -57,8 +81,9 @@ def setup_logging(level: str = "info", fmt: str = "rich") -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: "
-                                               "%(message)s"))
+        handler.setFormatter(PlainFormatter("%(asctime)s %(levelname)-7s %(name)s: "
+                                            "%(message)s"))
+    _cheap_records()
     root.addHandler(handler)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
