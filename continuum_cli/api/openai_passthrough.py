@@ -36,12 +36,9 @@ async def chat_completions(state: AppState, request: Request) -> Response | Stre
                                                                                 "replace")
     if body.get("stream"):
         return await _relay_stream(state, route, payload, tags)
-    stack = contextlib.AsyncExitStack()
-    async with stack:
-        resp = await stack.enter_async_context(
-            state.upstream.open(route.backend, "/chat/completions", payload))
-        content = await state.upstream.read(route.backend, resp)
-    return Response(200, content, resp.headers.get("content-type", "application/json"), log=tags)
+    resp = await state.upstream.post(route.backend, "/chat/completions", payload)
+    return Response(200, resp.content, resp.headers.get("content-type", "application/json"),
+                    log=tags)
 
 
 async def _relay_stream(state: AppState, route: Route, payload: bytes,

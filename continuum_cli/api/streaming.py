@@ -32,15 +32,13 @@ async def batches_with_keepalive(source: AsyncIterator[T], interval: float
     """Like `with_keepalive`, but yields every item already waiting as one list: a fast
     backend's chunks that arrive in one read are translated and written together, one
     frame batch and one socket write instead of one per chunk."""
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    inbox = _Inbox()
     last = [time.monotonic()]
-    reader = asyncio.ensure_future(_read(source, queue, last))
-    timer = asyncio.ensure_future(_tick(queue, last, interval))
+    reader = asyncio.ensure_future(_read(source, inbox, last))
+    timer = asyncio.ensure_future(_tick(inbox, last, interval))
     try:
         while True:
-            batch = [await queue.get()]
-            while not queue.empty():
-                batch.append(queue.get_nowait())
+            batch = await inbox.take()
             items = [i for i in batch if i is not _END and not isinstance(i, _Failure)]
             if items:
                 yield items
@@ -56,12 +54,36 @@ async def batches_with_keepalive(source: AsyncIterator[T], interval: float
             await reader
 
 
+class _Inbox:
+    """What the reader and the timer produced, taken all at once: cheaper per chunk than an
+    `asyncio.Queue` (no per-item bookkeeping), and the consumer wakes once per batch."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self.items.append(item)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def take(self) -> list[Any]:
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        items, self.items = self.items, []
+        return items
+
+
 class _Failure:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
 
 
-async def _read(source: AsyncIterator[Any], queue: asyncio.Queue[Any], last: list[float]) -> None:
+async def _read(source: AsyncIterator[Any], queue: _Inbox, last: list[float]) -> None:
     try:
         async for item in source:
             last[0] = time.monotonic()
@@ -74,7 +96,7 @@ async def _read(source: AsyncIterator[Any], queue: asyncio.Queue[Any], last: lis
     queue.put_nowait(_END)
 
 
-async def _tick(queue: asyncio.Queue[Any], last: list[float], interval: float) -> None:
+async def _tick(queue: _Inbox, last: list[float], interval: float) -> None:
     while True:
         wait = last[0] + interval - time.monotonic()
         if wait > 0:

@@ -128,6 +128,24 @@ class UpstreamClient:
                     f"backend {backend.name} answered a stream request with {kind.split(';')[0]}"
                     ", not an event stream (is the url pointing at an OpenAI-compatible API?)")
 
+    async def post(self, backend: Backend, path: str, content: bytes) -> httpx.Response:
+        """Send a request and read the whole answer (status < 400): `open` + `read` without
+        the context managers, for non-streaming passthrough."""
+        with map_httpx_errors(backend):
+            resp = await self.http.send(self._request(backend, path, content), stream=True)
+        try:
+            if resp.status_code >= 400:
+                await self._raise_status(backend, resp)
+            await self.read(backend, resp)
+        finally:
+            await resp.aclose()
+        return resp
+
+    async def _raise_status(self, backend: Backend, resp: httpx.Response) -> None:
+        with map_httpx_errors(backend):
+            text = (await resp.aread()).decode("utf-8", "replace")
+        raise map_status(backend, resp.status_code, text, resp.headers)
+
     @asynccontextmanager
     async def open(
         self, backend: Backend, path: str, content: bytes, headers: Mapping[str, str] | None = None
@@ -140,9 +158,7 @@ class UpstreamClient:
             resp = await self.http.send(request, stream=True)
         try:
             if resp.status_code >= 400:
-                with map_httpx_errors(backend):
-                    text = (await resp.aread()).decode("utf-8", "replace")
-                raise map_status(backend, resp.status_code, text, resp.headers)
+                await self._raise_status(backend, resp)
             yield resp
         finally:
             await resp.aclose()
