@@ -51,13 +51,14 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
                                    max_tokens_cap=state.max_tokens_cap(route.backend, estimate))
     tags = {"backend": route.backend.name, "model": route.upstream_model}
     if req.stream:
-        return await _stream(state, req, route, translated, message_id, tags, request.path)
+        return await _stream(state, req, route, translated, message_id, tags, request.path,
+                             estimate)
     completion = await _fit_max_tokens(
         translated, lambda body: state.upstream.chat(route.backend, body))
     message = to_anthropic_message(completion, model=req.model, message_id=message_id,
                                    tool_names=translated.tool_names,
                                    stop_sequences=req.stop_sequences,
-                                   input_tokens=estimate_tokens(req))
+                                   input_tokens=estimate)
     response = json_response(200, message)
     response.log.update(tags)
     return response
@@ -65,7 +66,7 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
 
 async def _stream(state: AppState, req: MessagesRequest, route: Route,
                   translated: OpenAIRequest, message_id: str, tags: dict[str, str],
-                  path: str) -> StreamingResponse:
+                  path: str, estimate: int) -> StreamingResponse:
     stack = contextlib.AsyncExitStack()
 
     async def open_stream(body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
@@ -78,7 +79,7 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
         raise
     translator = StreamTranslator(
         model=req.model, message_id=message_id, tool_names=translated.tool_names,
-        input_tokens=estimate_tokens(req), stop_sequences=req.stop_sequences,
+        input_tokens=estimate, stop_sequences=req.stop_sequences,
         think_probe_chars=_probe_chars(req),
     )
     frames = sse_frames(translator, chunks, state.settings.server.ping_interval, path)

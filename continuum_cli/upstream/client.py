@@ -294,9 +294,11 @@ def _dumps(body: Mapping[str, Any]) -> bytes:
 
 
 def _has_finish(chunk: dict[str, Any]) -> bool:
-    choices = chunk.get("choices")
-    return bool(choices) and any(isinstance(c, dict) and c.get("finish_reason")
-                                 for c in choices)
+    # a plain loop: this runs on every chunk until the finish arrives
+    for choice in chunk.get("choices") or ():
+        if isinstance(choice, dict) and choice.get("finish_reason"):
+            return True
+    return False
 
 
 def completion_or_error(backend: Backend, data: dict[str, Any]) -> dict[str, Any]:

@@ -80,6 +80,7 @@ class SSEDecoder:
     def _dispatch(self) -> ServerSentEvent | None:
         if not self._data and not self._event:
             return None
-        event = ServerSentEvent(self._event or "message", "\n".join(self._data))
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        event = ServerSentEvent(self._event or "message", data)
         self._event, self._data = "", []
         return event
