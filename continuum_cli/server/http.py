@@ -29,6 +29,7 @@ access_log = logging.getLogger("continuum.access")
 _READ_SIZE = 65536
 _CORK_LIMIT = 32 * 1024
 _SERVER_HEADER = (b"server", b"continuum")
+_time_limit = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 
 class App(Protocol):
@@ -81,6 +82,7 @@ class HTTPConnection:
         # per-request state
         self._stream_task: asyncio.Task[None] | None = None
         self._path = "/"
+        self._watcher: asyncio.Future[None] | None = None
         self._handling: asyncio.Task[Any] | None = None  # cancelled if the client leaves
         self._left = False  # the watcher cancelled the handler (not a shutdown)
 
@@ -136,9 +138,17 @@ class HTTPConnection:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise asyncio.TimeoutError()
-            data = await asyncio.wait_for(self.reader.read(_READ_SIZE), remaining)
+            data = await self._read_within(remaining)
             self._eof = not data
             self.conn.receive_data(data)
+
+    async def _read_within(self, seconds: float) -> bytes:
+        """One read with a time limit. `asyncio.timeout` (3.11+) only arms a timer; 3.11's
+        `wait_for` wraps the read in a new task, on every request."""
+        if _time_limit is None:
+            return await asyncio.wait_for(self.reader.read(_READ_SIZE), seconds)
+        async with _time_limit(seconds):
+            return await self.reader.read(_READ_SIZE)
 
     def _deadline(self) -> float:
         return asyncio.get_running_loop().time() + self.limits.header_timeout
@@ -162,9 +172,10 @@ class HTTPConnection:
         if self._eof:
             self.conn.receive_data(b"")
             return True
+        while self._watcher is not None and not self._watcher.done():
+            await asyncio.sleep(0)  # the last request's watcher still holds the reader
         try:
-            data = await asyncio.wait_for(self.reader.read(_READ_SIZE),
-                                          self.limits.keepalive_timeout)
+            data = await self._read_within(self.limits.keepalive_timeout)
         except asyncio.TimeoutError:
             return False
         self._eof = not data
@@ -220,7 +231,7 @@ class HTTPConnection:
     async def _respond(self, request: Request) -> None:
         started = time.perf_counter()
         self._path = request.path
-        watcher = asyncio.ensure_future(self._watch_disconnect())
+        watcher = self._watcher = asyncio.ensure_future(self._watch_disconnect())
         response: Response | StreamingResponse | None = None
         try:
             response = await self._handle(request, watcher)
