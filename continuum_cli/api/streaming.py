@@ -1,6 +1,6 @@
 """Stream plumbing for handlers: keep-alive pings during upstream silence, SSE error frames.
 
-`with_keepalive` runs the upstream iterator in one reader task feeding a queue, so waiting
+`with_keepalive` runs the upstream iterator in one reader task feeding an inbox, so waiting
 for the next chunk never creates a task per chunk, and a timer injects a ping marker after
 `interval` seconds without upstream data (checklist item 37: Claude Code's stall watchdog and
 idle-cutting proxies).
@@ -35,7 +35,7 @@ async def batches_with_keepalive(source: AsyncIterator[T], interval: float
     inbox = _Inbox()
     last = [time.monotonic()]
     reader = asyncio.ensure_future(_read(source, inbox, last))
-    timer = asyncio.ensure_future(_tick(inbox, last, interval))
+    timer = _Ticker(inbox, last, interval)
     try:
         while True:
             batch = await inbox.take()
@@ -96,11 +96,22 @@ async def _read(source: AsyncIterator[Any], queue: _Inbox, last: list[float]) ->
     queue.put_nowait(_END)
 
 
-async def _tick(queue: _Inbox, last: list[float], interval: float) -> None:
-    while True:
-        wait = last[0] + interval - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-            continue
-        queue.put_nowait(PING)
-        last[0] = time.monotonic()
+class _Ticker:
+    """Puts `PING` after `interval` seconds without an item: one timer handle, re-armed when
+    it fires, instead of a sleeping task per stream."""
+
+    def __init__(self, inbox: _Inbox, last: list[float], interval: float) -> None:
+        self.inbox, self.last, self.interval = inbox, last, interval
+        self.loop = asyncio.get_running_loop()
+        self.handle = self.loop.call_later(interval, self._fire)
+
+    def _fire(self) -> None:
+        wait = self.last[0] + self.interval - time.monotonic()
+        if wait <= 0:
+            self.inbox.put_nowait(PING)
+            self.last[0] = time.monotonic()
+            wait = self.interval
+        self.handle = self.loop.call_later(wait, self._fire)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
