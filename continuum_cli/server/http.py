@@ -30,6 +30,7 @@ _READ_SIZE = 65536
 _CORK_LIMIT = 32 * 1024
 _SERVER_HEADER = (b"server", b"continuum")
 _time_limit = getattr(asyncio, "timeout", None)  # Python 3.11+
+_WATCH_AFTER = 0.02  # seconds an answer may take before the disconnect watcher starts
 
 
 class App(Protocol):
@@ -231,31 +232,43 @@ class HTTPConnection:
     async def _respond(self, request: Request) -> None:
         started = time.perf_counter()
         self._path = request.path
-        watcher = self._watcher = asyncio.ensure_future(self._watch_disconnect())
+        self._watcher = None
+        timer = asyncio.get_running_loop().call_later(_WATCH_AFTER, self._watch)
         response: Response | StreamingResponse | None = None
         try:
-            response = await self._handle(request, watcher)
+            response = await self._handle(request)
             if response is None:
                 raise ClientGone()
             if isinstance(response, StreamingResponse):
-                await self._send_stream(response, watcher)
+                await self._send_stream(response, self._watch())
             else:
                 await self._send_response(response, head_only=request.method == "HEAD")
         finally:
-            watcher.cancel()
-            _access(request, response, started, gone=self._eof or watcher.done())
+            timer.cancel()
+            watcher = self._watcher
+            if watcher is not None:
+                watcher.cancel()
+            _access(request, response, started,
+                    gone=self._eof or (watcher is not None and watcher.done()))
 
-    async def _handle(self, request: Request, watcher: asyncio.Future[None]
-                      ) -> Response | StreamingResponse | None:
+    def _watch(self) -> asyncio.Future[None]:
+        """The disconnect watcher, started when an answer takes longer than `_WATCH_AFTER`
+        or is a stream: a quick answer needs none, and a task per request is a measurable
+        part of what a request costs (bench/README.md)."""
+        if self._watcher is None:
+            self._watcher = asyncio.ensure_future(self._watch_disconnect())
+            if self._handling is not None:
+                self._watcher.add_done_callback(self._client_left)
+        return self._watcher
+
+    async def _handle(self, request: Request) -> Response | StreamingResponse | None:
         """The app's answer, or None when the client left first: the app (and with it any
-        upstream request) is cancelled at once (checklist item 38). The app runs in this
-        task; the watcher cancels it, which is cheaper than a task per request and a wait."""
-        if watcher.done():
-            return None
+        upstream request) is cancelled as soon as the watcher sees it (checklist item 38).
+        The app runs in this task; the watcher cancels it, which is cheaper than a task per
+        request and a wait."""
         task = asyncio.current_task()
         assert task is not None
         self._handling, self._left = task, False
-        watcher.add_done_callback(self._client_left)
         response: Response | StreamingResponse | None = None
         try:
             response = await self.app.handle(request)
@@ -268,7 +281,8 @@ class HTTPConnection:
             response = self.app.error_response(exc, request.path)
         finally:
             self._handling = None
-            watcher.remove_done_callback(self._client_left)
+            if self._watcher is not None:
+                self._watcher.remove_done_callback(self._client_left)
         if self._left:
             if task.uncancel():  # also cancelled from outside (shutdown): that one stands
                 raise asyncio.CancelledError()
