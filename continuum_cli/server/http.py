@@ -29,7 +29,6 @@ access_log = logging.getLogger("continuum.access")
 _READ_SIZE = 65536
 _CORK_LIMIT = 32 * 1024
 _SERVER_HEADER = (b"server", b"continuum")
-_time_limit = getattr(asyncio, "timeout", None)  # Python 3.11+
 _WATCH_AFTER = 0.02  # seconds an answer may take before the disconnect watcher starts
 
 
@@ -144,11 +143,9 @@ class HTTPConnection:
             self.conn.receive_data(data)
 
     async def _read_within(self, seconds: float) -> bytes:
-        """One read with a time limit. `asyncio.timeout` (3.11+) only arms a timer; 3.11's
-        `wait_for` wraps the read in a new task, on every request."""
-        if _time_limit is None:
-            return await asyncio.wait_for(self.reader.read(_READ_SIZE), seconds)
-        async with _time_limit(seconds):
+        """One read with a time limit. `asyncio.timeout` only arms a timer; 3.11's `wait_for`
+        wraps the read in a new task, on every request."""
+        async with asyncio.timeout(seconds):
             return await self.reader.read(_READ_SIZE)
 
     def _deadline(self) -> float:
