@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from continuum_cli.config.models import ApiKey, ApiKeysSettings
 from continuum_cli.errors import AuthenticationFailed
@@ -29,7 +29,7 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 def find_key(candidate: str, keys: Iterable[ApiKey], now: datetime | None = None) -> ApiKey | None:
     """The enabled, unexpired key equal to `candidate`; every key is compared (constant time)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     found = None
     for entry in keys:
         same = hmac.compare_digest(entry.key.encode(), candidate.encode())
@@ -43,7 +43,7 @@ def _expired(entry: ApiKey, now: datetime) -> bool:
         return False
     expires = entry.expires_at
     if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=timezone.utc)
+        expires = expires.replace(tzinfo=UTC)
     return expires <= now
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -113,7 +113,7 @@ def test_permissive_passes_everything() -> None:
 
 
 def test_future_expiry_is_valid() -> None:
-    future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     s = validate({"api_keys": {"mode": "blocking", "keys": [{"key": "k", "expires_at": future}]}})
     assert authenticate({"x-api-key": "k"}, s.api_keys) == "unnamed"
 

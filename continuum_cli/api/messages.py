@@ -27,6 +27,7 @@ from continuum_cli.translate.response import to_anthropic_message
 from continuum_cli.translate.sse_encode import coalesce_deltas, encode_event
 from continuum_cli.translate.stream import StreamTranslator, think_probe_chars
 from continuum_cli.translate.tokens import estimate_tokens
+from continuum_cli.translate.tool_text import ToolTextPolicy, ToolTextRecovery, recovered_chunks
 from continuum_cli.upstream.errors import refit_max_tokens
 from continuum_cli.websearch import emulation
 from continuum_cli.websearch.blocks import snippet_of
@@ -58,7 +59,9 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     message = to_anthropic_message(completion, model=req.model, message_id=message_id,
                                    tool_names=translated.tool_names,
                                    stop_sequences=req.stop_sequences,
-                                   input_tokens=estimate)
+                                   input_tokens=estimate,
+                                   tool_text=ToolTextPolicy.for_request(route.backend,
+                                                                        translated.body))
     response = json_response(200, message)
     response.log.update(tags)
     return response
@@ -77,6 +80,9 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
     except BaseException:
         await stack.aclose()
         raise
+    # tool calls a backend writes as text (checklist item 23), when the backend opted in
+    chunks = recovered_chunks(chunks, ToolTextRecovery.for_request(route.backend,
+                                                                   translated.body))
     translator = StreamTranslator(
         model=req.model, message_id=message_id, tool_names=translated.tool_names,
         input_tokens=estimate, stop_sequences=req.stop_sequences,

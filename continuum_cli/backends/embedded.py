@@ -253,7 +253,7 @@ class EmbeddedServer:
             try:
                 await asyncio.wait_for(proc.wait(), STOP_GRACE)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
 

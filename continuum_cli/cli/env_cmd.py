@@ -27,7 +27,7 @@ from continuum_cli.doctor.client import client_env, router_url
 from continuum_cli.doctor.runner import configured_keys
 
 
-class Shell(str, Enum):
+class Shell(str, Enum):  # noqa: UP042 (a plain str Enum is what Typer documents)
     bash = "bash"
     zsh = "zsh"
     fish = "fish"

@@ -71,7 +71,7 @@ async def claude_version(env: Mapping[str, str]) -> tuple[str | None, str | None
         return path, None, exc.strerror or str(exc)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), CLAUDE_VERSION_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         return path, None, f"no answer within {CLAUDE_VERSION_TIMEOUT:g} s"

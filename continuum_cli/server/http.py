@@ -137,7 +137,7 @@ class HTTPConnection:
                 continue
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise asyncio.TimeoutError()
+                raise TimeoutError()
             data = await self._read_within(remaining)
             self._eof = not data
             self.conn.receive_data(data)
@@ -158,7 +158,7 @@ class HTTPConnection:
                 return None  # idle keep-alive connection timed out or closed: close quietly
             try:
                 event = await self._next_event(self._deadline())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise _timeout() from None
         if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
             return None
@@ -174,7 +174,7 @@ class HTTPConnection:
             await asyncio.sleep(0)  # the last request's watcher still holds the reader
         try:
             data = await self._read_within(self.limits.keepalive_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         self._eof = not data
         self.conn.receive_data(data)
@@ -212,7 +212,7 @@ class HTTPConnection:
         while True:
             try:
                 event = await self._next_event(deadline)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise _timeout() from None
             if isinstance(event, h11.EndOfMessage):
                 return b"".join(parts)

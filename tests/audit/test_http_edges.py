@@ -38,7 +38,7 @@ def _exchange(port: int, data: bytes, *, until: bytes | None = None,
             if not piece:
                 break
             out += piece
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         pass
     sock.close()
     return out

@@ -51,7 +51,7 @@ def _raw_exchange(port: int, data: bytes, timeout: float = 3.0) -> bytes:
             if not piece:
                 break
             out += piece
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         pass
     sock.close()
     return out
@@ -211,7 +211,7 @@ def test_header_timeout_bounds_the_whole_head(router_factory, scripted: Scripted
         try:
             sock.sendall(b"X-Drip: 1\r\n")
             answer += sock.recv(4096)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             break
