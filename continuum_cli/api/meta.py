@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit, urlunsplit
 from typing import Any
 
 from continuum_cli.api.state import AppState
@@ -17,7 +18,7 @@ _EPOCH = "2025-01-01T00:00:00Z"
 async def _backend_health(state: AppState, backend: Any) -> dict[str, Any]:
     try:
         status, detail = await state.upstream.health(backend)
-        url = state.upstream.base_url(backend)
+        url = _public_url(state.upstream.base_url(backend))
     except ApiError as exc:
         status, detail, url = state.backend_status.get(backend.name, "loading"), exc.message, None
     state.backend_status[backend.name] = status
@@ -29,6 +30,14 @@ async def _backend_health(state: AppState, backend: Any) -> dict[str, Any]:
     if backend.name in state.context_windows:
         entry["context_window"] = state.context_windows[backend.name]
     return entry
+
+
+def _public_url(url: str) -> str:
+    """/health is unauthenticated: never show credentials embedded in a backend URL."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 async def health(state: AppState, request: Request) -> Response:

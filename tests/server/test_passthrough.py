@@ -108,3 +108,10 @@ def test_mid_stream_cut_becomes_error_event(router, scripted: ScriptedBackend) -
 
 def test_basic_config_aliases(scripted) -> None:
     assert basic_config(scripted)["model_aliases"]["haiku"] == "test-model"
+
+
+def test_health_hides_credentials_in_backend_urls(router_factory, scripted) -> None:
+    url = scripted.url.replace("http://", "http://user:s3cret@")
+    router = router_factory({"backends": [{"name": "b", "url": url, "models": ["test-model"]}]})
+    body = httpx.get(router.url + "/health").text
+    assert "s3cret" not in body and "***@127.0.0.1" in body
