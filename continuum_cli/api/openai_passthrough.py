@@ -30,6 +30,8 @@ async def chat_completions(state: AppState, request: Request) -> Response | Stre
     log_route(route, request)
     tags = {"backend": route.backend.name, "model": route.upstream_model}
     body["model"] = route.upstream_model
+    for key, value in route.backend.request_defaults.items():
+        body.setdefault(key, value)
     if openai_loop.wants_injection(state.settings, body):
         return await openai_loop.handle(state, route, body, tags)
     payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8",

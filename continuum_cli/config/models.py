@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -110,6 +110,10 @@ class Backend(_Strict):
     # turn `<tool_call>{...}</tool_call>` / bare `{"name": ..., "arguments": ...}` text back
     # into tool calls, for backends whose tool parser is missing (checklist item 23)
     recover_tool_calls: bool = False
+    # OpenAI request fields sent when the client did not set them, e.g. {temperature: 0.2,
+    # seed: 1}: Claude Code sends no temperature on main turns, and a local model's server
+    # default may not suit it
+    request_defaults: dict[str, Any] = {}
     # embedded only: a GGUF file; None means the default SmolLM2 model
     model_path: str | None = None
     context_size: int | None = None

@@ -99,7 +99,7 @@ class UpstreamClient:
 
     async def chat(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
         """Non-streaming chat completion; returns the parsed completion."""
-        request = self._request(backend, "/chat/completions", _dumps(body))
+        request = self._request(backend, "/chat/completions", _dumps(_defaults(backend, body)))
         with map_httpx_errors(backend):
             resp = await self.http.send(request)
         if resp.status_code >= 400:
@@ -117,7 +117,8 @@ class UpstreamClient:
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         """Open a streaming completion. Upstream errors raise here, before the first chunk, so
         the caller can still answer with a real HTTP status (checklist item 44)."""
-        async with self.open(backend, "/chat/completions", _dumps(body)) as resp:
+        async with self.open(backend, "/chat/completions",
+                             _dumps(_defaults(backend, body))) as resp:
             kind = resp.headers.get("content-type", "")
             if "application/json" in kind:
                 yield _json_as_chunks(backend, await self.read(backend, resp))
@@ -291,6 +292,13 @@ def _dumps(body: Mapping[str, Any]) -> bytes:
     # "replace": a lone surrogate (Claude Code cuts tool output inside a UTF-16 pair and sends
     # `\ud83d` alone) becomes "?" instead of failing the request
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
+
+
+def _defaults(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+    """`backends[].request_defaults` under the fields the request set itself."""
+    if not backend.request_defaults:
+        return body
+    return {**backend.request_defaults, **body}
 
 
 def _has_finish(chunk: dict[str, Any]) -> bool:

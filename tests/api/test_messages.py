@@ -380,3 +380,17 @@ def test_backend_max_output_tokens_caps_requests(router_factory, scripted) -> No
     assert scripted.last_body["max_tokens"] == 300
     client(router).messages.create(model="test-model", max_tokens=50, messages=USER)
     assert scripted.last_body["max_tokens"] == 50
+
+
+def test_backend_request_defaults_fill_unset_fields(router_factory, scripted) -> None:
+    config = basic_config(scripted)
+    config["backends"][0]["request_defaults"] = {"temperature": 0.0, "seed": 7}
+    router = router_factory(config)
+    client(router).messages.create(model="test-model", max_tokens=5, messages=USER)
+    assert scripted.last_body["temperature"] == 0.0 and scripted.last_body["seed"] == 7
+    httpx.post(router.anthropic_url + "/v1/messages", json={
+        "model": "test-model", "max_tokens": 5, "temperature": 0.9, "messages": USER})
+    assert scripted.last_body["temperature"] == 0.9 and scripted.last_body["seed"] == 7
+    httpx.post(router.url + "/v1/chat/completions", json={
+        "model": "test-model", "messages": USER})
+    assert scripted.last_body["seed"] == 7
