@@ -94,7 +94,6 @@ class Service:
         if server.load_seconds is not None:
             self.state.load_seconds[backend.name] = round(server.load_seconds, 2)
         await self.state.discover()
-        log.info("embedded backend %s ready at %s", backend.name, base_url)
 
     async def stop(self) -> None:
         await self.server.shutdown()
