@@ -30,7 +30,8 @@ async def count_tokens(state: AppState, request: Request) -> Response:
                                               .digest(), "big"))
     counted = state.token_cache.get(key)
     if counted is None:
-        counted = await state.upstream.tokenize(route.backend, text)
+        counted = await state.upstream.tokenize(route.backend, text,
+                                                model=route.upstream_model)
         if counted is not None:
             if len(state.token_cache) >= _CACHE_LIMIT:
                 state.token_cache.clear()

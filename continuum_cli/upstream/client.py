@@ -203,15 +203,18 @@ class UpstreamClient:
         data = _parse_json(backend, resp.content).get("data") or []
         return [str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id")]
 
-    async def tokenize(self, backend: Backend, text: str, timeout: float = 10.0) -> int | None:
-        """Token count from the backend's own tokenizer, or None if it has none."""
+    async def tokenize(self, backend: Backend, text: str, timeout: float = 10.0,
+                       model: str | None = None) -> int | None:
+        """Token count from the backend's own tokenizer, or None if it has none. llama.cpp
+        reads `content`; vLLM reads `prompt` and, on a multi-model server, `model`."""
         path = profile_for(backend.type).tokenize_path
         if not path:
             return None
         url = server_root(self.base_url(backend)) + path
         try:
-            resp = await self.http.post(url, json={"content": text, "prompt": text},
-                                        headers=self._headers(backend), timeout=timeout)
+            payload = {"content": text, "prompt": text, **({"model": model} if model else {})}
+            resp = await self.http.post(url, json=payload, headers=self._headers(backend),
+                                        timeout=timeout)
             if resp.status_code >= 400:
                 return None
             data = resp.json()

@@ -306,7 +306,9 @@ def test_count_tokens_uses_backend_tokenizer(router_factory, scripted) -> None:
     result = c.messages.count_tokens(model="test-model", messages=USER, system="be brief",
                                      tools=[BASH_TOOL])
     assert result.input_tokens > 0
-    assert any(r.path == "/tokenize" for r in scripted.requests)
+    tokenize = [r for r in scripted.requests if r.path == "/tokenize"]
+    assert tokenize and tokenize[0].body["model"] == "test-model"
+    assert "be brief" in tokenize[0].body["prompt"] and "Bash" in tokenize[0].body["prompt"]
 
 
 def test_count_tokens_estimate_never_zero(router) -> None:
