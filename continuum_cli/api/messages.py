@@ -29,6 +29,7 @@ from continuum_cli.translate.stream import StreamTranslator, think_probe_chars
 from continuum_cli.translate.tokens import estimate_tokens
 from continuum_cli.translate.tool_text import ToolTextPolicy, ToolTextRecovery, recovered_chunks
 from continuum_cli.upstream.errors import refit_max_tokens
+from continuum_cli.upstream.images import inline_image_urls
 from continuum_cli.websearch import emulation
 from continuum_cli.websearch.blocks import snippet_of
 from continuum_cli.wire.anthropic import MessagesRequest, parse_messages_request
@@ -45,9 +46,12 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     if emulation.wants_emulation(req):
         return await emulation.handle(state, req, route, requested_model=req.model,
                                       message_id=message_id, stream=req.stream)
+    profile = profile_for(route.backend.type)
+    if profile.inline_image_urls:
+        await inline_image_urls(state.http, req)
     estimate = estimate_tokens(req)
     translated = to_openai_request(req, upstream_model=route.upstream_model,
-                                   profile=profile_for(route.backend.type),
+                                   profile=profile,
                                    snippet_of=snippet_of,
                                    max_tokens_cap=state.max_tokens_cap(route.backend, estimate))
     tags = {"backend": route.backend.name, "model": route.upstream_model}

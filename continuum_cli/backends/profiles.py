@@ -109,6 +109,9 @@ class BackendProfile:
     accepts_top_k: bool = True
     # vLLM/SGLang style assistant prefill: continue_final_message + add_generation_prompt
     continue_final_message: bool = False
+    # the backend cannot fetch image URLs itself (Ollama rejects them, checklist item 11):
+    # continuum downloads them and sends data URLs
+    inline_image_urls: bool = False
     # readiness: llama.cpp answers 503 on /health while loading
     health_path: str | None = None
     overflow_patterns: tuple[str, ...] = _COMMON_OVERFLOW
@@ -126,6 +129,7 @@ PROFILES: dict[str, BackendProfile] = {
     ),
     "ollama": BackendProfile(
         "ollama", 11434, thinking_knob="think", honours_required_tool_choice=False,
+        inline_image_urls=True,
         tool_parser_fix="pick a model with tool support (`ollama show <model>` lists `tools` "
                         "under Capabilities)",
     ),
