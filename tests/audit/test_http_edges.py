@@ -21,33 +21,15 @@ import yaml
 
 from tests.conftest import basic_config
 from tests.fakes.scripted_backend import ScriptedBackend
+from tests.rawhttp import exchange, post_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = {"model": "test-model", "max_tokens": 16,
            "messages": [{"role": "user", "content": "hi"}]}
 
 
-def _exchange(port: int, data: bytes, *, until: bytes | None = None,
-              timeout: float = 5.0) -> bytes:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    sock.sendall(data)
-    out = b""
-    try:
-        while until is None or until not in out:
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            out += piece
-    except (TimeoutError, ConnectionResetError):
-        pass
-    sock.close()
-    return out
-
-
 def _post(path: str, body: dict[str, Any]) -> bytes:
-    raw = json.dumps(body).encode()
-    return (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\ncontent-type: application/json"
-            b"\r\ncontent-length: " + str(len(raw)).encode() + b"\r\n\r\n" + raw)
+    return post_bytes(path, json.dumps(body).encode())
 
 
 CLOSE_HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -55,21 +37,21 @@ CLOSE_HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 def test_pipelined_requests_are_answered_in_order(router) -> None:
     data = _post("/anthropic/v1/messages", MESSAGE) * 2 + CLOSE_HEALTH
-    out = _exchange(router.port, data)
+    out = exchange(router.port, data)
     assert out.count(b"HTTP/1.1 200") == 3
     assert out.index(b'"type":"message"') < out.rindex(b'"status":"ok"')
 
 
 def test_request_pipelined_behind_a_stream_is_served_after_it(router) -> None:
     data = _post("/anthropic/v1/messages", {**MESSAGE, "stream": True}) + CLOSE_HEALTH
-    out = _exchange(router.port, data)
+    out = exchange(router.port, data)
     assert out.count(b"HTTP/1.1 200") == 2
     assert out.index(b"event: message_stop") < out.index(b'"status":"ok"')
 
 
 def test_protocol_error_body_matches_its_400_status(router) -> None:
     """A malformed request line is a client error: the body must not say `500 server_error`."""
-    data = _exchange(router.port, b"NOT HTTP AT ALL\r\n\r\n", until=b"}}")
+    data = exchange(router.port, b"NOT HTTP AT ALL\r\n\r\n", until=b"}}")
     assert data.startswith(b"HTTP/1.1 400")
     body = json.loads(data.partition(b"\r\n\r\n")[2])
     assert body["error"]["code"] == 400
@@ -80,7 +62,7 @@ def test_max_header_bytes_is_enforced(router_factory, scripted: ScriptedBackend)
     """Issue 2 limits: a head over `server.max_header_bytes` is refused (431), also when it
     arrives in one read."""
     router = router_factory(basic_config(scripted, server={"max_header_bytes": "8KiB"}))
-    data = _exchange(router.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    data = exchange(router.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                      b"X-Big: " + b"a" * 20000 + b"\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 431")
 
@@ -99,7 +81,7 @@ def small_router(router_factory, scripted: ScriptedBackend):
 
 def test_chunked_body_over_the_limit_is_413(small_router) -> None:
     big = b"x" * (200 * 1024)
-    out = _exchange(small_router.port, b"POST /anthropic/v1/messages HTTP/1.1\r\nHost: x\r\n"
+    out = exchange(small_router.port, b"POST /anthropic/v1/messages HTTP/1.1\r\nHost: x\r\n"
                     b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(big) + big
                     + b"\r\n0\r\n\r\n", until=b"}}")
     assert out.startswith(b"HTTP/1.1 413")
@@ -109,7 +91,7 @@ def test_chunked_body_over_the_limit_is_413(small_router) -> None:
 
 def test_expect_continue_over_the_limit_gets_413_without_100(small_router,
                                                               scripted: ScriptedBackend) -> None:
-    out = _exchange(small_router.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+    out = exchange(small_router.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
                     b"Expect: 100-continue\r\nContent-Length: 1000000\r\n\r\n", until=b"}}")
     assert out.startswith(b"HTTP/1.1 413")
     assert b"100 Continue" not in out and not out.startswith(b"HTTP/1.1 100")

@@ -34,32 +34,12 @@ from tests.fakes.scripted_backend import (
     chunk,
     text_chunks,
 )
+from tests.rawhttp import exchange, post_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = [{"role": "user", "content": "hi"}]
 MESSAGE = {"model": "test-model", "max_tokens": 16, "messages": USER}
 CHAT = {"model": "test-model", "messages": USER}
-
-
-def _raw_exchange(port: int, data: bytes, timeout: float = 3.0) -> bytes:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    sock.sendall(data)
-    out = b""
-    try:
-        while True:
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            out += piece
-    except (TimeoutError, ConnectionResetError):
-        pass
-    sock.close()
-    return out
-
-
-def _post_bytes(path: str, body: bytes) -> bytes:
-    return (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\ncontent-type: application/json"
-            b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
 # -- upstream helpers ---------------------------------------------------------------------------
@@ -173,7 +153,7 @@ def test_client_gone_before_upstream_answers_cancels_upstream(
     (a re-sent request must not queue behind an abandoned one on a one-slot local model)."""
     router = router_factory(_one_backend(f"http://127.0.0.1:{silent_backend.port}/v1"))
     sock = socket.create_connection(("127.0.0.1", router.port))
-    sock.sendall(_post_bytes("/anthropic/v1/messages",
+    sock.sendall(post_bytes("/anthropic/v1/messages",
                              json.dumps({**MESSAGE, "stream": stream}).encode()))
     assert silent_backend.posted.wait(5)
     left = time.monotonic()
@@ -191,7 +171,7 @@ def test_head_is_answered_without_a_body_and_without_an_error(router, path: str,
     """Claude Code probes `HEAD {base}/api/hello` at start-up (REPORT.md §1.4): the answer is
     a head with no body, and the router logs no connection failure for it."""
     caplog.set_level(logging.INFO, logger="continuum")
-    out = _raw_exchange(router.port, b"HEAD " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+    out = exchange(router.port, b"HEAD " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
                         b"Connection: close\r\n\r\n")
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
@@ -226,7 +206,7 @@ def test_access_log_line_for_a_stream_the_client_abandoned(router, scripted, cap
     caplog.set_level(logging.INFO, logger="continuum")
     scripted.queue(Chunks(text_chunks(Text(" ".join(["w"] * 200)), "test-model"), delay=0.05))
     sock = socket.create_connection(("127.0.0.1", router.port))
-    sock.sendall(_post_bytes("/anthropic/v1/messages",
+    sock.sendall(post_bytes("/anthropic/v1/messages",
                              json.dumps({**MESSAGE, "stream": True}).encode()))
     assert sock.recv(65536).startswith(b"HTTP/1.1 200")
     sock.close()

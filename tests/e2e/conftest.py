@@ -42,14 +42,21 @@ def claude_bin() -> str:
 
 @pytest.fixture(scope="session")
 def netns() -> None:
-    """Skip (with the reason) where a loopback-only network namespace cannot be made."""
+    """Skip (with the reason) where a loopback-only network namespace cannot be made; on CI
+    (root, `.ci/run` installs util-linux and iproute2) that is a failure, never a skip."""
     if shutil.which("unshare") is None or shutil.which("ip") is None:
-        pytest.skip("`unshare` or `ip` is not installed (util-linux, iproute2)")
+        _unavailable("`unshare` or `ip` is not installed (util-linux, iproute2)")
     probe = subprocess.run(["unshare", "-n", "--", "ip", "link", "set", "lo", "up"],
                            capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
-        pytest.skip(f"cannot create a network namespace with `unshare -n`: "
-                    f"{probe.stderr.strip() or probe.returncode}")
+        _unavailable(f"cannot create a network namespace with `unshare -n`: "
+                     f"{probe.stderr.strip() or probe.returncode}")
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
