@@ -21,6 +21,7 @@ from continuum_cli.config.models import Backend
 from continuum_cli.errors import ApiError, Overloaded, UpstreamUnavailable
 from continuum_cli.upstream.errors import map_httpx_errors, map_status
 from continuum_cli.upstream.sse_decode import SSEDecoder
+from continuum_cli.upstream.transport import Http1Transport, NoCookies
 
 log = logging.getLogger("continuum.upstream")
 _FINISH_BODY_SECONDS = 0.05
@@ -31,10 +32,11 @@ class UpstreamClient:
 
     def __init__(self, backends: tuple[Backend, ...], client: httpx.AsyncClient | None = None):
         self.http = client or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+            transport=Http1Transport(max_connections=512, max_keepalive=64),
             timeout=httpx.Timeout(600.0, connect=5.0),
             follow_redirects=False,
             trust_env=False,
+            cookies=NoCookies(),
         )
         self._base: dict[str, str] = {
             b.name: normalize_base_url(b.url, b.type) for b in backends if b.url

@@ -1,0 +1,375 @@
+"""A lean HTTP/1.1 connection layer for the one shared httpx client: h11 on asyncio protocols.
+
+Why (issue 2, speed budgets; figures in bench/README.md): httpx's default transport, httpcore
+over anyio, costs about 1.3 ms of CPU per proxied request on the 2-core reference machine —
+most of the router's latency budget — in anyio's stream and timeout wrappers, its readability
+probe of pooled sockets and its pool bookkeeping. This module keeps httpx's API (requests,
+responses, exceptions, timeouts, the pooled `AsyncClient`) and replaces only the connection
+layer: one `asyncio.Protocol` per connection feeding h11 as bytes arrive, with the loop's own
+flow control.
+
+Behaviour kept from httpcore: keep-alive pooling per origin with an idle expiry, a connection
+limit with a pool timeout, TLS for https origins, connect/read/write/pool timeouts from the
+request's `timeout` extension, a connection reused only after a complete exchange, and an
+abandoned response closing its connection (which is how a client disconnect stops a backend).
+Errors are raised as the httpx exceptions httpcore's mapping produces, so
+`upstream/errors.py` maps them unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import h11
+import httpx
+
+_HIGH_WATER = 1 << 20  # response bytes buffered before reading from the socket pauses
+_LOW_WATER = 1 << 18
+_Origin = tuple[bytes, str, int]
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+
+class _Connection(asyncio.Protocol):
+    """One upstream connection: bytes in → h11 events queued for the request that owns it."""
+
+    def __init__(self, origin: _Origin) -> None:
+        self.origin = origin
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.transport: asyncio.Transport | None = None
+        self.events: deque[Any] = deque()
+        self.error: httpx.HTTPError | None = None
+        self.closed = False
+        self.in_use = True
+        self.idle_since = 0.0
+        self._buffered = 0
+        self._reading_paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol callbacks ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if not self.in_use:  # a server talking to a pooled, idle connection: not reusable
+            self.close()
+            return
+        self._feed(data)
+
+    def eof_received(self) -> bool:
+        self._feed(b"")
+        self.closed = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if exc is not None and self.error is None:
+            self.error = httpx.ReadError(str(exc) or type(exc).__name__)
+        self._wake()
+        self._wake_drain()
+
+    def pause_writing(self) -> None:
+        self._drain = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        self._wake_drain()
+
+    # -- used by the transport ------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        before = self.h11.their_state
+        try:
+            self.h11.receive_data(data)
+            self._pump()
+        except h11.RemoteProtocolError as exc:
+            self.error = self.error or httpx.RemoteProtocolError(_why(exc, data, before))
+        self._wake()
+
+    def _pump(self) -> None:
+        while True:
+            event = self.h11.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if type(event) is h11.Data:
+                self._buffered += len(event.data)
+            self.events.append(event)
+            if type(event) is h11.ConnectionClosed:
+                return
+        # unreachable
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._buffered > _HIGH_WATER and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _wake_drain(self) -> None:
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    async def next_event(self, timeout: float | None) -> Any:
+        """The next h11 event of the response, waiting at most `timeout` for bytes."""
+        while not self.events:
+            if self.error is not None:
+                raise self.error
+            if self.closed:
+                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+            self._waiter = asyncio.get_running_loop().create_future()
+            await _wait(self._waiter, timeout, httpx.ReadTimeout)
+        event = self.events.popleft()
+        if type(event) is h11.Data:
+            self._buffered -= len(event.data)
+            if self._reading_paused and self._buffered < _LOW_WATER and self.transport:
+                self._reading_paused = False
+                self.transport.resume_reading()
+        return event
+
+    def send(self, *events: Any) -> None:
+        if self.closed or self.transport is None or self.transport.is_closing():
+            raise self.error or httpx.WriteError("the connection to the backend was closed")
+        data = b"".join(self.h11.send(event) or b"" for event in events)
+        if data:
+            self.transport.write(data)
+
+    async def drain(self, timeout: float | None) -> None:
+        if self._drain is not None:
+            await _wait(self._drain, timeout, httpx.WriteTimeout)
+
+    def reusable(self) -> bool:
+        return (not self.closed and self.error is None and not self.events
+                and self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _why(exc: h11.RemoteProtocolError, data: bytes, state: type[h11.Sentinel]) -> str:
+    if data:
+        return f"the backend sent a malformed answer ({exc})"
+    if state is h11.SEND_RESPONSE:
+        return "Server disconnected without sending a response."
+    return "the backend closed the connection mid-response"
+
+
+async def _wait(future: asyncio.Future[None], timeout: float | None,
+                error: type[httpx.TimeoutException]) -> None:
+    """`await future`, raising `error` after `timeout` seconds. A timer handle instead of
+    `asyncio.wait_for`: this runs once per upstream read."""
+    if timeout is None:
+        await future
+        return
+    timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
+    try:
+        await future
+    except _Expired:
+        raise error(f"no answer from the backend within {timeout:g} s") from None
+    finally:
+        timer.cancel()
+
+
+class _Expired(Exception):
+    pass
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The body of one response, read from its connection; closing it gives the connection
+    back to the pool if the exchange completed, else closes it."""
+
+    def __init__(self, pool: Http1Transport, conn: _Connection, timeout: float | None) -> None:
+        self._pool, self._conn, self._timeout = pool, conn, timeout
+        self._complete = False
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self._complete:
+            event = await self._conn.next_event(self._timeout)
+            kind = type(event)
+            if kind is h11.Data:
+                yield bytes(event.data)
+            elif kind is h11.EndOfMessage:
+                self._complete = True
+            else:
+                raise httpx.RemoteProtocolError("the backend closed the connection mid-response")
+
+    async def aclose(self) -> None:
+        if not self._released:
+            self._released = True
+            self._pool.release(self._conn, reuse=self._complete)
+
+
+class Http1Transport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 keep-alive pool over asyncio protocols (see the module docstring)."""
+
+    def __init__(self, *, max_connections: int = 512, max_keepalive: int = 64,
+                 keepalive_expiry: float = 5.0, verify: bool = True) -> None:
+        self._max_connections = max_connections
+        self._max_keepalive = max_keepalive
+        self._expiry = keepalive_expiry
+        self._verify = verify
+        self._ssl: ssl.SSLContext | None = None
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._idle_count = 0
+        self._open = 0  # connections in use or connecting
+        self._slots: deque[asyncio.Future[None]] = deque()
+        self._active: set[_Connection] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout") or {}
+        conn = await self._acquire(_origin(request.url), timeouts)
+        try:
+            head = await self._exchange(conn, request, timeouts)
+        except BaseException:
+            self.release(conn, reuse=False)
+            raise
+        return httpx.Response(
+            head.status_code, headers=head.headers.raw_items(),
+            stream=_ResponseBody(self, conn, timeouts.get("read")),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+        )
+
+    async def _exchange(self, conn: _Connection, request: httpx.Request,
+                        timeouts: dict[str, float | None]) -> h11.Response:
+        head = h11.Request(method=request.method, target=request.url.raw_path,
+                           headers=request.headers.raw)
+        if isinstance(request.stream, httpx.ByteStream):  # the usual case: one write
+            body = request.content
+            conn.send(head, *((h11.Data(data=body),) if body else ()), h11.EndOfMessage())
+        else:
+            conn.send(head)
+            async for chunk in request.stream:  # type: ignore[union-attr]
+                if chunk:
+                    conn.send(h11.Data(data=chunk))
+                    await conn.drain(timeouts.get("write"))
+            conn.send(h11.EndOfMessage())
+        while True:
+            event = await conn.next_event(timeouts.get("read"))
+            if type(event) is h11.Response:
+                return event
+            if type(event) is not h11.InformationalResponse:
+                raise httpx.RemoteProtocolError("the backend answered out of turn")
+
+    # -- the pool ---------------------------------------------------------------------------
+
+    async def _acquire(self, origin: _Origin, timeouts: dict[str, float | None]) -> _Connection:
+        conn = self._pop_idle(origin)
+        if conn is not None:
+            return conn
+        while self._open >= self._max_connections:
+            slot = asyncio.get_running_loop().create_future()
+            self._slots.append(slot)
+            await _wait(slot, timeouts.get("pool"), httpx.PoolTimeout)
+            conn = self._pop_idle(origin)
+            if conn is not None:
+                return conn
+        self._open += 1
+        try:
+            conn = await self._connect(origin, timeouts.get("connect"))
+        except BaseException:
+            self._open -= 1
+            self._wake_slot()
+            raise
+        self._active.add(conn)
+        return conn
+
+    def _pop_idle(self, origin: _Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            self._idle_count -= 1
+            if not conn.closed and now - conn.idle_since < self._expiry:
+                conn.in_use = True
+                self._open += 1
+                self._active.add(conn)
+                return conn
+            conn.close()
+        return None
+
+    async def _connect(self, origin: _Origin, timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        tls = self._ssl_context() if scheme == b"https" else None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(origin), host, port, ssl=tls,
+                    server_hostname=host if tls else None)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
+        except OSError as exc:  # refused, unreachable, DNS, TLS handshake (ssl.SSLError)
+            raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
+        return conn
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context(verify=self._verify)
+        return self._ssl
+
+    def release(self, conn: _Connection, *, reuse: bool) -> None:
+        if conn not in self._active:
+            return
+        self._active.discard(conn)
+        self._open -= 1
+        if reuse and conn.reusable() and self._idle_count < self._max_keepalive:
+            conn.h11.start_next_cycle()
+            conn.in_use = False
+            conn.idle_since = time.monotonic()
+            self._idle.setdefault(conn.origin, []).append(conn)
+            self._idle_count += 1
+        else:
+            conn.close()
+        self._wake_slot()
+
+    def _wake_slot(self) -> None:
+        while self._slots:
+            slot = self._slots.popleft()
+            if not slot.done():
+                slot.set_result(None)
+                return
+
+    async def aclose(self) -> None:
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.close()
+        self._idle.clear()
+        self._idle_count = 0
+        for conn in list(self._active):
+            conn.close()
+
+
+def _origin(url: httpx.URL) -> _Origin:
+    scheme = url.raw_scheme
+    if scheme not in _DEFAULT_PORTS:
+        raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
+    host = url.raw_host.decode("ascii")
+    return scheme, host, url.port or _DEFAULT_PORTS[scheme]
+
+
+class NoCookies(http.cookiejar.CookieJar):
+    """A jar that keeps nothing: the router serves many clients over one pooled client, so a
+    `Set-Cookie` from a backend must not ride along on another client's requests."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def add_cookie_header(self, request: Any) -> None:
+        return None

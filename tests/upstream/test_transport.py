@@ -1,0 +1,302 @@
+"""The upstream connection layer (`upstream/transport.py`) against real sockets: small raw
+asyncio servers that answer with exactly the bytes each case needs."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from continuum_cli.upstream.transport import Http1Transport, NoCookies
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
+
+
+class RawServer:
+    """A TCP server running `handler` per connection; counts connections and records every
+    request head it reads."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.closed = asyncio.Event()
+        self.heads: list[bytes] = []
+
+    async def __aenter__(self) -> RawServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            self.closed.set()
+
+
+async def read_request(reader: asyncio.StreamReader, heads: list[bytes] | None = None) -> bytes:
+    """One request (Content-Length or chunked body); returns its body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    if heads is not None:
+        heads.append(head)
+    lower = head.lower()
+    if b"transfer-encoding: chunked" in lower:
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            body += (await reader.readexactly(size + 2))[:-2]
+            if size == 0:
+                return body
+    for line in lower.split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return await reader.readexactly(int(line.split(b":")[1]))
+    return b""
+
+
+def client(**kwargs: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=Http1Transport(**kwargs), trust_env=False,  # type: ignore[arg-type]
+                             cookies=NoCookies(), timeout=httpx.Timeout(5.0))
+
+
+def keepalive_server(answer: bytes = OK) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(answer)
+            await writer.drain()
+    return handler
+
+
+async def test_keep_alive_reuses_one_connection() -> None:
+    async with RawServer(keepalive_server()) as server, client() as http:
+        texts = [(await http.post(server.url + "/x", content=b"{}")).text for _ in range(5)]
+    assert texts == ["ok"] * 5
+    assert server.connections == 1
+
+
+async def test_chunked_and_close_delimited_responses() -> None:
+    chunked = (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+               b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+
+    async def close_delimited(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end")
+        await writer.drain()
+
+    async with RawServer(keepalive_server(chunked)) as a, RawServer(close_delimited) as b:
+        async with client() as http:
+            assert (await http.get(a.url)).text == "abcde"
+            assert (await http.get(b.url)).text == "until the end"
+            assert (await http.get(b.url)).text == "until the end"
+    assert b.connections == 2  # a closed connection is never reused
+
+
+async def test_server_closing_an_idle_connection_is_not_an_error() -> None:
+    async def one_per_connection(reader: asyncio.StreamReader,
+                                 writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+
+    async with RawServer(one_per_connection) as server, client() as http:
+        for _ in range(3):
+            assert (await http.get(server.url)).text == "ok"
+            await asyncio.sleep(0.05)  # the FIN reaches the pooled connection
+    assert server.connections == 3
+
+
+async def test_idle_connections_expire() -> None:
+    async with RawServer(keepalive_server()) as server, client(keepalive_expiry=0.1) as http:
+        await http.get(server.url)
+        await asyncio.sleep(0.25)
+        await http.get(server.url)
+    assert server.connections == 2
+
+
+async def test_refused_connection_is_a_connect_error() -> None:
+    async with RawServer(keepalive_server()) as server:
+        url = server.url
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(url)
+
+
+async def test_read_timeout_and_the_connection_is_dropped() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()  # until the client gives up
+
+    async with RawServer(silent) as server, client() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(server.url, timeout=0.2)
+        await asyncio.wait_for(server.closed.wait(), 2)
+
+
+async def test_abandoned_stream_closes_its_connection() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        while True:
+            writer.write(b"5\r\nhello\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+
+    async with RawServer(endless) as server, client() as http:
+        async with http.stream("GET", server.url) as resp:
+            async for part in resp.aiter_raw():
+                assert part.startswith(b"hello")
+                break
+        await asyncio.wait_for(server.closed.wait(), 1)
+        async with http.stream("GET", server.url) as resp:
+            assert resp.status_code == 200
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("answer", [
+    b"this is not http\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
+])
+async def test_broken_answers_are_protocol_errors(answer: bytes) -> None:
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+
+    async with RawServer(broken) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(server.url)
+
+
+async def test_disconnect_without_answer() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    async with RawServer(hang_up) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="disconnected"):
+            await http.post(server.url, content=b"{}")
+
+
+async def test_pool_limit_queues_then_times_out() -> None:
+    release = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await release.wait()
+            writer.write(OK)
+            await writer.drain()
+
+    async with RawServer(slow) as server, client(max_connections=1) as http:
+        first = asyncio.create_task(http.get(server.url))
+        await asyncio.sleep(0.05)
+        with pytest.raises(httpx.PoolTimeout):
+            await http.get(server.url, timeout=httpx.Timeout(5.0, pool=0.1))
+        queued = asyncio.create_task(http.get(server.url))
+        await asyncio.sleep(0.05)
+        release.set()
+        assert [r.text for r in await asyncio.gather(first, queued)] == ["ok", "ok"]
+    assert server.connections == 1
+
+
+async def test_streamed_request_body_is_sent_chunked() -> None:
+    bodies: list[bytes] = []
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        bodies.append(await read_request(reader))
+        writer.write(OK)
+        await writer.drain()
+
+    async def parts() -> AsyncIterator[bytes]:
+        for part in (b"one ", b"", b"two"):
+            yield part
+
+    async with RawServer(echo) as server, client() as http:
+        assert (await http.post(server.url, content=parts())).text == "ok"
+    assert bodies == [b"one two"]
+
+
+async def test_informational_answer_is_skipped_and_headers_kept() -> None:
+    answer = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nX-Request-Id: 7\r\n"
+              b"content-length: 0\r\n\r\n")
+    async with RawServer(keepalive_server(answer)) as server, client() as http:
+        resp = await http.post(server.url + "/q?a=1", content=b"{}")
+    assert (resp.status_code, resp.headers["x-request-id"], resp.http_version) == (
+        201, "7", "HTTP/1.1")
+
+
+async def test_cookies_from_a_backend_are_never_sent_back() -> None:
+    answer = (b"HTTP/1.1 200 OK\r\nset-cookie: session=secret; Path=/\r\n"
+              b"content-length: 0\r\n\r\n")
+    heads: list[bytes] = []
+
+    async def recording(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader, heads)
+            writer.write(answer)
+            await writer.drain()
+
+    async with RawServer(recording) as server, client() as http:
+        await http.get(server.url + "/a")
+        await http.get(server.url + "/b")
+    assert len(heads) == 2
+    assert b"session=secret" not in heads[1]
+    assert heads[1].startswith(b"GET /b HTTP/1.1\r\n")
+
+
+async def test_large_answer_to_a_slow_reader_is_complete() -> None:
+    payload = bytes(range(256)) * 40_000  # ~10 MB: past the pause threshold many times
+
+    async with RawServer(keepalive_server(
+            b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(payload) + payload)
+    ) as server, client() as http:
+        received = bytearray()
+        async with http.stream("GET", server.url) as resp:
+            async for part in resp.aiter_raw():
+                received += part
+                if len(received) < 3_000_000:
+                    await asyncio.sleep(0.001)
+    assert bytes(received) == payload
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+async def test_https_origin(tls_files: tuple[Path, Path]) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    server = await asyncio.start_server(keepalive_server(), "127.0.0.1", 0, ssl=context)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        async with client() as http:  # verified against the system store: refused
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await http.get(url)
+        async with client(verify=False) as http:
+            assert (await http.get(url)).text == "ok"
+    finally:
+        server.close()
