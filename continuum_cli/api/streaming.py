@@ -84,10 +84,14 @@ class _Failure:
 
 
 async def _read(source: AsyncIterator[Any], queue: _Inbox, last: list[float]) -> None:
+    first = True
     try:
         async for item in source:
             last[0] = time.monotonic()
             queue.put_nowait(item)
+            if first:  # let the consumer write the first event before the rest of the read
+                first = False
+                await asyncio.sleep(0)
     except asyncio.CancelledError:
         raise
     except BaseException as exc:

@@ -425,13 +425,17 @@ class _Cork:
         self.body: list[bytes] = []
         self.size = 0
         self.handle: asyncio.Handle | None = None
+        self.first = True
         if self.head:
             self._schedule()
 
     def add(self, chunk: bytes) -> None:
         self.body.append(chunk)
         self.size += len(chunk)
-        if self.size >= _CORK_LIMIT:
+        if self.first or self.size >= _CORK_LIMIT:
+            # the first event leaves at once: when a fast backend's whole answer arrived in
+            # one read, corking it would hold the first event until all of it is relayed
+            self.first = False
             self.flush()
         else:
             self._schedule()

@@ -42,12 +42,13 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.h11 = h11.Connection(h11.CLIENT)
         self.transport: asyncio.Transport | None = None
-        self.events: deque[Any] = deque()
         self.error: httpx.HTTPError | None = None
         self.closed = False
         self.in_use = True
         self.idle_since = 0.0
-        self._buffered = 0
+        self.received = 0  # response bytes of the current exchange
+        self.eof = False
+        self._unread = 0  # bytes given to h11 since it last ran out of data
         self._reading_paused = False
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
@@ -62,9 +63,11 @@ class _Connection(asyncio.Protocol):
         if not self.in_use:  # a server talking to a pooled, idle connection: not reusable
             self.close()
             return
+        self.received += len(data)
         self._feed(data)
 
     def eof_received(self) -> bool:
+        self.eof = True
         self._feed(b"")
         self.closed = True
         self._wake()
@@ -86,33 +89,22 @@ class _Connection(asyncio.Protocol):
     # -- used by the transport ------------------------------------------------------------
 
     def _feed(self, data: bytes) -> None:
-        before = self.h11.their_state
+        """Buffer the bytes in h11; they are parsed when the owner asks for the next event,
+        so the response head is handed over before the body that came with it is parsed."""
         try:
             self.h11.receive_data(data)
-            self._pump()
-        except h11.RemoteProtocolError as exc:
-            self.error = self.error or httpx.RemoteProtocolError(_why(exc, data, before))
+        except RuntimeError:  # h11 refuses data after EOF or an error: nothing more to read
+            pass
+        self._unread += len(data)
+        if self._unread > _HIGH_WATER and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
         self._wake()
-
-    def _pump(self) -> None:
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            if type(event) is h11.Data:
-                self._buffered += len(event.data)
-            self.events.append(event)
-            if type(event) is h11.ConnectionClosed:
-                return
-        # unreachable
 
     def _wake(self) -> None:
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if self._buffered > _HIGH_WATER and not self._reading_paused and self.transport:
-            self._reading_paused = True
-            self.transport.pause_reading()
 
     def _wake_drain(self) -> None:
         drain, self._drain = self._drain, None
@@ -121,19 +113,29 @@ class _Connection(asyncio.Protocol):
 
     async def next_event(self, timeout: float | None) -> Any:
         """The next h11 event of the response, waiting at most `timeout` for bytes."""
-        while not self.events:
-            if self.error is not None:
-                raise self.error
+        while True:
+            event = self._parse()
+            if event is not None:
+                return event
             if self.closed:
                 raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
             self._waiter = asyncio.get_running_loop().create_future()
             await _wait(self._waiter, timeout, httpx.ReadTimeout)
-        event = self.events.popleft()
-        if type(event) is h11.Data:
-            self._buffered -= len(event.data)
-            if self._reading_paused and self._buffered < _LOW_WATER and self.transport:
+
+    def _parse(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        try:
+            event = self.h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            self.error = httpx.RemoteProtocolError(_why(exc, self))
+            raise self.error from None
+        if event is h11.NEED_DATA or event is h11.PAUSED:
+            self._unread = 0  # h11's buffer is empty: read from the socket again
+            if self._reading_paused and self.transport:
                 self._reading_paused = False
                 self.transport.resume_reading()
+            return None
         return event
 
     def send(self, *events: Any) -> None:
@@ -148,7 +150,7 @@ class _Connection(asyncio.Protocol):
             await _wait(self._drain, timeout, httpx.WriteTimeout)
 
     def reusable(self) -> bool:
-        return (not self.closed and self.error is None and not self.events
+        return (not self.closed and self.error is None
                 and self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE)
 
     def close(self) -> None:
@@ -157,10 +159,10 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-def _why(exc: h11.RemoteProtocolError, data: bytes, state: type[h11.Sentinel]) -> str:
-    if data:
+def _why(exc: h11.RemoteProtocolError, conn: _Connection) -> str:
+    if not conn.eof:
         return f"the backend sent a malformed answer ({exc})"
-    if state is h11.SEND_RESPONSE:
+    if not conn.received:
         return "Server disconnected without sending a response."
     return "the backend closed the connection mid-response"
 
@@ -331,6 +333,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._open -= 1
         if reuse and conn.reusable() and self._idle_count < self._max_keepalive:
             conn.h11.start_next_cycle()
+            conn.received = 0
             conn.in_use = False
             conn.idle_since = time.monotonic()
             self._idle.setdefault(conn.origin, []).append(conn)
