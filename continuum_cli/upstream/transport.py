@@ -42,7 +42,9 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.h11 = h11.Connection(h11.CLIENT)
         self.transport: asyncio.Transport | None = None
-        self.error: httpx.HTTPError | None = None
+        self.error: httpx.HTTPError | None = None  # from the socket
+        self._broken: httpx.HTTPError | None = None  # from h11: the answer is not HTTP
+        self.reused = False
         self.closed = False
         self.in_use = True
         self.idle_since = 0.0
@@ -123,14 +125,16 @@ class _Connection(asyncio.Protocol):
             await _wait(self._waiter, timeout, httpx.ReadTimeout)
 
     def _parse(self) -> Any:
-        if self.error is not None:
-            raise self.error
+        if self._broken is not None:
+            raise self._broken
         try:
             event = self.h11.next_event()
         except h11.RemoteProtocolError as exc:
-            self.error = httpx.RemoteProtocolError(_why(exc, self))
-            raise self.error from None
+            self._broken = httpx.RemoteProtocolError(_why(exc, self))
+            raise self._broken from None
         if event is h11.NEED_DATA or event is h11.PAUSED:
+            if self.error is not None:  # a reset: raised once what arrived before it is read
+                raise self.error
             self._unread = 0  # h11's buffer is empty: read from the socket again
             if self._reading_paused and self.transport:
                 self._reading_paused = False
@@ -150,7 +154,7 @@ class _Connection(asyncio.Protocol):
             await _wait(self._drain, timeout, httpx.WriteTimeout)
 
     def reusable(self) -> bool:
-        return (not self.closed and self.error is None
+        return (not self.closed and self.error is None and self._broken is None
                 and self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE)
 
     def close(self) -> None:
@@ -236,12 +240,19 @@ class Http1Transport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout") or {}
-        conn = await self._acquire(_origin(request.url), timeouts)
-        try:
-            head = await self._exchange(conn, request, timeouts)
-        except BaseException:
-            self.release(conn, reuse=False)
-            raise
+        origin = _origin(request.url)
+        while True:
+            conn = await self._acquire(origin, timeouts)
+            try:
+                head = await self._exchange(conn, request, timeouts)
+                break
+            except _RETRYABLE:
+                self.release(conn, reuse=False)
+                if not _retry(conn, request):
+                    raise
+            except BaseException:
+                self.release(conn, reuse=False)
+                raise
         return httpx.Response(
             head.status_code, headers=head.headers.raw_items(),
             stream=_ResponseBody(self, conn, timeouts.get("read")),
@@ -299,7 +310,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             conn = idle.pop()
             self._idle_count -= 1
             if not conn.closed and now - conn.idle_since < self._expiry:
-                conn.in_use = True
+                conn.in_use = conn.reused = True
                 self._open += 1
                 self._active.add(conn)
                 return conn
@@ -357,6 +368,17 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._idle_count = 0
         for conn in list(self._active):
             conn.close()
+
+
+_RETRYABLE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def _retry(conn: _Connection, request: httpx.Request) -> bool:
+    """A pooled connection the backend closed while the request was on its way (its
+    keep-alive timeout raced our reuse; llama.cpp's is 5 s, as is our idle expiry) failed
+    before any answer: the request never reached the application, so it is sent once more on
+    a new connection, as browsers do. Only a body held in memory can be sent again."""
+    return conn.reused and not conn.received and isinstance(request.stream, httpx.ByteStream)
 
 
 def _origin(url: httpx.URL) -> _Origin:

@@ -9,10 +9,11 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import h11
 import httpx
 import pytest
 
-from continuum_cli.upstream.transport import Http1Transport, NoCookies
+from continuum_cli.upstream.transport import Http1Transport, NoCookies, _Connection
 
 pytestmark = pytest.mark.anyio
 
@@ -186,15 +187,6 @@ async def test_broken_answers_are_protocol_errors(answer: bytes) -> None:
             await http.get(server.url)
 
 
-async def test_disconnect_without_answer() -> None:
-    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-
-    async with RawServer(hang_up) as server, client() as http:
-        with pytest.raises(httpx.RemoteProtocolError, match="disconnected"):
-            await http.post(server.url, content=b"{}")
-
-
 async def test_pool_limit_queues_then_times_out() -> None:
     release = asyncio.Event()
 
@@ -300,3 +292,48 @@ async def test_https_origin(tls_files: tuple[Path, Path]) -> None:
             assert (await http.get(url)).text == "ok"
     finally:
         server.close()
+
+
+async def test_a_pooled_connection_closed_under_the_request_is_retried_once() -> None:
+    """The backend's keep-alive timeout races our reuse: it reads the next request and
+    closes without answering. That request is sent again on a new connection."""
+    bodies: list[bytes] = []
+
+    async def one_then_hang_up(reader: asyncio.StreamReader,
+                               writer: asyncio.StreamWriter) -> None:
+        bodies.append(await read_request(reader))
+        writer.write(OK)
+        await writer.drain()
+        await read_request(reader)
+
+    async with RawServer(one_then_hang_up) as server, client() as http:
+        assert (await http.post(server.url, content=b"first")).text == "ok"
+        assert (await http.post(server.url, content=b"second")).text == "ok"
+    assert bodies == [b"first", b"second"]
+    assert server.connections == 2
+
+
+async def test_a_new_connection_hanging_up_is_not_retried() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    async with RawServer(hang_up) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="disconnected without"):
+            await http.post(server.url, content=b"{}")
+    assert server.connections == 1
+
+
+async def test_an_answer_that_arrived_before_a_reset_is_still_read() -> None:
+    """A backend that answers (413) and resets the connection while the request is still
+    being written: the answer that arrived first wins over the reset."""
+    conn = _Connection((b"http", "127.0.0.1", 80))
+    conn.h11.send(h11.Request(method="POST", target="/", headers=[("host", "x"),
+                                                               ("content-length", "9")]))
+    conn.data_received(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\n\r\nbig")
+    conn.connection_lost(ConnectionResetError("reset by peer"))
+    head = await conn.next_event(1.0)
+    assert (type(head), head.status_code) == (h11.Response, 413)
+    assert bytes((await conn.next_event(1.0)).data) == b"big"
+    assert type(await conn.next_event(1.0)) is h11.EndOfMessage
+    with pytest.raises(httpx.ReadError, match="reset by peer"):
+        await conn.next_event(1.0)
