@@ -5,7 +5,7 @@ over anyio, costs about 1.3 ms of CPU per proxied request on the 2-core referenc
 most of the router's latency budget — in anyio's stream and timeout wrappers, its readability
 probe of pooled sockets and its pool bookkeeping. This module keeps httpx's API (requests,
 responses, exceptions, timeouts, the pooled `AsyncClient`) and replaces only the connection
-layer: one `asyncio.Protocol` per connection feeding h11 as bytes arrive, with the loop's own
+layer: one `asyncio.Protocol` per connection (`upstream/connection.py`), with the loop's own
 flow control.
 
 Behaviour kept from httpcore: keep-alive pooling per origin with an idle expiry, a connection
@@ -29,178 +29,16 @@ from typing import Any
 import h11
 import httpx
 
-_HIGH_WATER = 1 << 20  # response bytes buffered before reading from the socket pauses
-_LOW_WATER = 1 << 18
-_Origin = tuple[bytes, str, int]
+from continuum_cli.upstream.connection import Connection, Origin, wait_for_future
+
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
-
-
-class _Connection(asyncio.Protocol):
-    """One upstream connection: bytes in → h11 events queued for the request that owns it."""
-
-    def __init__(self, origin: _Origin) -> None:
-        self.origin = origin
-        self.h11 = h11.Connection(h11.CLIENT)
-        self.transport: asyncio.Transport | None = None
-        self.error: httpx.HTTPError | None = None  # from the socket
-        self._broken: httpx.HTTPError | None = None  # from h11: the answer is not HTTP
-        self.reused = False
-        self.closed = False
-        self.in_use = True
-        self.idle_since = 0.0
-        self.received = 0  # response bytes of the current exchange
-        self.eof = False
-        self._unread = 0  # bytes given to h11 since it last ran out of data
-        self._reading_paused = False
-        self._waiter: asyncio.Future[None] | None = None
-        self._drain: asyncio.Future[None] | None = None
-
-    # -- asyncio.Protocol callbacks ------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if not self.in_use:  # a server talking to a pooled, idle connection: not reusable
-            self.close()
-            return
-        self.received += len(data)
-        self._feed(data)
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        self._feed(b"")
-        self.closed = True
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if exc is not None and self.error is None:
-            self.error = httpx.ReadError(str(exc) or type(exc).__name__)
-        self._wake()
-        self._wake_drain()
-
-    def pause_writing(self) -> None:
-        self._drain = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        self._wake_drain()
-
-    # -- used by the transport ------------------------------------------------------------
-
-    def _feed(self, data: bytes) -> None:
-        """Buffer the bytes in h11; they are parsed when the owner asks for the next event,
-        so the response head is handed over before the body that came with it is parsed."""
-        try:
-            self.h11.receive_data(data)
-        except RuntimeError:  # h11 refuses data after EOF or an error: nothing more to read
-            pass
-        self._unread += len(data)
-        if self._unread > _HIGH_WATER and not self._reading_paused and self.transport:
-            self._reading_paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _wake_drain(self) -> None:
-        drain, self._drain = self._drain, None
-        if drain is not None and not drain.done():
-            drain.set_result(None)
-
-    async def next_event(self, timeout: float | None) -> Any:
-        """The next h11 event of the response, waiting at most `timeout` for bytes."""
-        while True:
-            event = self._parse()
-            if event is not None:
-                return event
-            if self.closed:
-                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-            self._waiter = asyncio.get_running_loop().create_future()
-            await _wait(self._waiter, timeout, httpx.ReadTimeout)
-
-    def _parse(self) -> Any:
-        if self._broken is not None:
-            raise self._broken
-        try:
-            event = self.h11.next_event()
-        except h11.RemoteProtocolError as exc:
-            self._broken = httpx.RemoteProtocolError(_why(exc, self))
-            raise self._broken from None
-        if event is h11.NEED_DATA or event is h11.PAUSED:
-            if self.error is not None:  # a reset: raised once what arrived before it is read
-                raise self.error
-            self._unread = 0  # h11's buffer is empty: read from the socket again
-            if self._reading_paused and self.transport:
-                self._reading_paused = False
-                self.transport.resume_reading()
-            return None
-        return event
-
-    def send(self, *events: Any) -> None:
-        if self.closed or self.transport is None or self.transport.is_closing():
-            raise self.error or httpx.WriteError("the connection to the backend was closed")
-        data = b"".join(self.h11.send(event) or b"" for event in events)
-        if data:
-            self.transport.write(data)
-
-    async def drain(self, timeout: float | None) -> None:
-        if self._drain is not None:
-            await _wait(self._drain, timeout, httpx.WriteTimeout)
-
-    def reusable(self) -> bool:
-        return (not self.closed and self.error is None and self._broken is None
-                and self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE)
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-
-def _why(exc: h11.RemoteProtocolError, conn: _Connection) -> str:
-    if not conn.eof:
-        return f"the backend sent a malformed answer ({exc})"
-    if not conn.received:
-        return "Server disconnected without sending a response."
-    return "the backend closed the connection mid-response"
-
-
-async def _wait(future: asyncio.Future[None], timeout: float | None,
-                error: type[httpx.TimeoutException]) -> None:
-    """`await future`, raising `error` after `timeout` seconds. A timer handle instead of
-    `asyncio.wait_for`: this runs once per upstream read."""
-    if timeout is None:
-        await future
-        return
-    timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
-    try:
-        await future
-    except _Expired:
-        raise error(f"no answer from the backend within {timeout:g} s") from None
-    finally:
-        timer.cancel()
-
-
-class _Expired(Exception):
-    pass
-
-
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_exception(_Expired())
 
 
 class _ResponseBody(httpx.AsyncByteStream):
     """The body of one response, read from its connection; closing it gives the connection
     back to the pool if the exchange completed, else closes it."""
 
-    def __init__(self, pool: Http1Transport, conn: _Connection, timeout: float | None) -> None:
+    def __init__(self, pool: Http1Transport, conn: Connection, timeout: float | None) -> None:
         self._pool, self._conn, self._timeout = pool, conn, timeout
         self._complete = False
         self._released = False
@@ -232,11 +70,11 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._expiry = keepalive_expiry
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None
-        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._idle: dict[Origin, list[Connection]] = {}
         self._idle_count = 0
         self._open = 0  # connections in use or connecting
         self._slots: deque[asyncio.Future[None]] = deque()
-        self._active: set[_Connection] = set()
+        self._active: set[Connection] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout") or {}
@@ -259,10 +97,11 @@ class Http1Transport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
         )
 
-    async def _exchange(self, conn: _Connection, request: httpx.Request,
+    async def _exchange(self, conn: Connection, request: httpx.Request,
                         timeouts: dict[str, float | None]) -> h11.Response:
         head = h11.Request(method=request.method, target=request.url.raw_path,
                            headers=request.headers.raw)
+        conn.method = request.method
         if isinstance(request.stream, httpx.ByteStream):  # the usual case: one write
             body = request.content
             conn.send(head, *((h11.Data(data=body),) if body else ()), h11.EndOfMessage())
@@ -282,14 +121,14 @@ class Http1Transport(httpx.AsyncBaseTransport):
 
     # -- the pool ---------------------------------------------------------------------------
 
-    async def _acquire(self, origin: _Origin, timeouts: dict[str, float | None]) -> _Connection:
+    async def _acquire(self, origin: Origin, timeouts: dict[str, float | None]) -> Connection:
         conn = self._pop_idle(origin)
         if conn is not None:
             return conn
         while self._open >= self._max_connections:
             slot = asyncio.get_running_loop().create_future()
             self._slots.append(slot)
-            await _wait(slot, timeouts.get("pool"), httpx.PoolTimeout)
+            await wait_for_future(slot, timeouts.get("pool"), httpx.PoolTimeout)
             conn = self._pop_idle(origin)
             if conn is not None:
                 return conn
@@ -303,7 +142,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._active.add(conn)
         return conn
 
-    def _pop_idle(self, origin: _Origin) -> _Connection | None:
+    def _pop_idle(self, origin: Origin) -> Connection | None:
         idle = self._idle.get(origin)
         now = time.monotonic()
         while idle:
@@ -317,14 +156,14 @@ class Http1Transport(httpx.AsyncBaseTransport):
             conn.close()
         return None
 
-    async def _connect(self, origin: _Origin, timeout: float | None) -> _Connection:
+    async def _connect(self, origin: Origin, timeout: float | None) -> Connection:
         scheme, host, port = origin
         tls = self._ssl_context() if scheme == b"https" else None
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
                 _, conn = await loop.create_connection(
-                    lambda: _Connection(origin), host, port, ssl=tls,
+                    lambda: Connection(origin), host, port, ssl=tls,
                     server_hostname=host if tls else None)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
@@ -337,14 +176,13 @@ class Http1Transport(httpx.AsyncBaseTransport):
             self._ssl = httpx.create_ssl_context(verify=self._verify)
         return self._ssl
 
-    def release(self, conn: _Connection, *, reuse: bool) -> None:
+    def release(self, conn: Connection, *, reuse: bool) -> None:
         if conn not in self._active:
             return
         self._active.discard(conn)
         self._open -= 1
         if reuse and conn.reusable() and self._idle_count < self._max_keepalive:
-            conn.h11.start_next_cycle()
-            conn.received = 0
+            conn.next_cycle()
             conn.in_use = False
             conn.idle_since = time.monotonic()
             self._idle.setdefault(conn.origin, []).append(conn)
@@ -373,7 +211,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
 _RETRYABLE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
-def _retry(conn: _Connection, request: httpx.Request) -> bool:
+def _retry(conn: Connection, request: httpx.Request) -> bool:
     """A pooled connection the backend closed while the request was on its way (its
     keep-alive timeout raced our reuse; llama.cpp's is 5 s, as is our idle expiry) failed
     before any answer: the request never reached the application, so it is sent once more on
@@ -381,7 +219,7 @@ def _retry(conn: _Connection, request: httpx.Request) -> bool:
     return conn.reused and not conn.received and isinstance(request.stream, httpx.ByteStream)
 
 
-def _origin(url: httpx.URL) -> _Origin:
+def _origin(url: httpx.URL) -> Origin:
     scheme = url.raw_scheme
     if scheme not in _DEFAULT_PORTS:
         raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")

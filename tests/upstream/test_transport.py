@@ -13,7 +13,8 @@ import h11
 import httpx
 import pytest
 
-from continuum_cli.upstream.transport import Http1Transport, NoCookies, _Connection
+from continuum_cli.upstream.connection import Connection
+from continuum_cli.upstream.transport import Http1Transport, NoCookies
 
 pytestmark = pytest.mark.anyio
 
@@ -326,7 +327,7 @@ async def test_a_new_connection_hanging_up_is_not_retried() -> None:
 async def test_an_answer_that_arrived_before_a_reset_is_still_read() -> None:
     """A backend that answers (413) and resets the connection while the request is still
     being written: the answer that arrived first wins over the reset."""
-    conn = _Connection((b"http", "127.0.0.1", 80))
+    conn = Connection((b"http", "127.0.0.1", 80))
     conn.h11.send(h11.Request(method="POST", target="/", headers=[("host", "x"),
                                                                ("content-length", "9")]))
     conn.data_received(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\n\r\nbig")
@@ -337,3 +338,61 @@ async def test_an_answer_that_arrived_before_a_reset_is_still_read() -> None:
     assert type(await conn.next_event(1.0)) is h11.EndOfMessage
     with pytest.raises(httpx.ReadError, match="reset by peer"):
         await conn.next_event(1.0)
+
+
+async def test_chunked_body_in_pieces_then_the_connection_is_reused() -> None:
+    """A streamed answer written a few bytes at a time, chunk boundaries falling anywhere,
+    then a second request on the same connection."""
+    wire = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+            + b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in
+                       (b"data: {\"n\":%d}\n\n" % n for n in range(50)))
+            + b"0\r\n\r\n")
+
+    async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            for start in range(0, len(wire), 7):
+                writer.write(wire[start:start + 7])
+                await writer.drain()
+                await asyncio.sleep(0)
+
+    async with RawServer(dribble) as server, client() as http:
+        for _ in range(2):
+            async with http.stream("POST", server.url, content=b"{}") as resp:
+                body = b"".join([part async for part in resp.aiter_raw()])
+            assert body == b"".join(b"data: {\"n\":%d}\n\n" % n for n in range(50))
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello world\r\n",
+     "malformed answer"),
+    (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel", "mid-response"),
+])
+async def test_broken_chunked_bodies(answer: bytes, message: str) -> None:
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+
+    async with RawServer(broken) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError, match=message):
+            await http.get(server.url)
+
+
+async def test_head_and_204_answers_have_no_body_even_if_chunked_is_announced() -> None:
+    answers = iter([b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                    b"HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\n\r\n", OK])
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(next(answers))
+            await writer.drain()
+
+    async with RawServer(handler) as server, client() as http:
+        assert (await http.head(server.url)).content == b""
+        assert (await http.get(server.url)).status_code == 204
+        assert (await http.get(server.url)).text == "ok"
+    assert server.connections == 1
