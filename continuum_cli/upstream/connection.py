@@ -34,6 +34,7 @@ class Connection(asyncio.Protocol):
         self.reused = False
         self.method = "GET"  # of the request in flight: a HEAD answer has no body
         self.body: ChunkedDecoder | None = None  # a chunked body, decoded without h11
+        self.keep_alive = True  # for a body decoded here, what h11 would have decided
         self.closed = False
         self.in_use = True
         self.idle_since = 0.0
@@ -131,6 +132,7 @@ class Connection(asyncio.Protocol):
         if type(event) is h11.Response and _chunked(event, self.method):
             self.body = ChunkedDecoder()  # h11 parsed the head; the body is decoded here
             self.body.feed(self.h11.trailing_data[0])
+            self.keep_alive = _keep_alive(event)
         return event
 
     def _parse_body(self, body: ChunkedDecoder) -> Any:
@@ -174,7 +176,8 @@ class Connection(asyncio.Protocol):
         if self.closed or self.error is not None or self._broken is not None:
             return False
         if self.body is not None:
-            return self.body.done and not self.body.leftover and self.h11.our_state is h11.DONE
+            return (self.keep_alive and self.body.done and not self.body.leftover
+                    and self.h11.our_state is h11.DONE)
         return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
 
     def next_cycle(self) -> None:
@@ -199,6 +202,12 @@ def _chunked(head: h11.Response, method: str) -> bool:
         return False
     return any(name == b"transfer-encoding" and b"chunked" in value.lower()
                for name, value in head.headers)
+
+
+def _keep_alive(head: h11.Response) -> bool:
+    """RFC 9112 §9.3: HTTP/1.1 persists unless either side says `Connection: close`."""
+    return head.http_version == b"1.1" and not any(
+        name == b"connection" and b"close" in value.lower() for name, value in head.headers)
 
 
 def _why(exc: h11.RemoteProtocolError, conn: Connection) -> str:

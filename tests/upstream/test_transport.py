@@ -396,3 +396,15 @@ async def test_head_and_204_answers_have_no_body_even_if_chunked_is_announced() 
         assert (await http.get(server.url)).status_code == 204
         assert (await http.get(server.url)).text == "ok"
     assert server.connections == 1
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+])
+async def test_a_chunked_answer_that_ends_the_connection_is_not_reused(head: bytes) -> None:
+    """The backend says the connection ends (but leaves the socket open): not pooled."""
+    async with RawServer(keepalive_server(head + b"2\r\nok\r\n0\r\n\r\n")) as server:
+        async with client() as http:
+            assert [(await http.get(server.url)).text for _ in range(2)] == ["ok", "ok"]
+    assert server.connections == 2
