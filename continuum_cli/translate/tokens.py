@@ -26,6 +26,7 @@ import math
 from typing import Any
 
 from continuum_cli.errors import InvalidRequest
+from continuum_cli.translate.builtin_tools import builtin_function
 from continuum_cli.translate.content import Block, document_text
 from continuum_cli.translate.request import system_prompt
 from continuum_cli.wire.anthropic import MessagesRequest, ToolDef
@@ -59,11 +60,14 @@ def estimate_tokens(req: MessagesRequest) -> int:
 
 
 def _render_tool(tool: ToolDef) -> str:
+    description, schema = tool.description, tool.input_schema
+    if tool.builtin_kind and not schema:  # what the backend is sent (translate/tools.py)
+        description, schema = builtin_function(tool)
     lines = [tool.name]
-    if tool.description:
-        lines.append(tool.description)
-    if tool.input_schema:
-        lines.append(json.dumps(tool.input_schema, ensure_ascii=False, separators=(",", ":")))
+    if description:
+        lines.append(description)
+    if schema:
+        lines.append(json.dumps(schema, ensure_ascii=False, separators=(",", ":")))
     return "\n".join(lines)
 
 

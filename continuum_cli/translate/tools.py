@@ -1,10 +1,11 @@
 """Tool definitions and tool_choice for OpenAI backends (checklist §D, items 17–19).
 
 Server tools (`web_search_*`, `web_fetch_*`, ...) are not functions: they are stripped here
-and emulated by the websearch module (item 48). Deferred tools (`defer_loading: true`) follow
-Anthropic's tool-search semantics: the model only sees them once a `tool_reference` block in
-the conversation names them (REPORT.md §4.3), so `DeferredToolPlaceholder` never reaches the
-backend and the prompt stays small.
+and emulated by the websearch module (item 48). Anthropic-defined client tools (`bash_*`,
+`text_editor_*`, ...) are functions with Anthropic's schemas (translate/builtin_tools.py).
+Deferred tools (`defer_loading: true`) follow Anthropic's tool-search semantics: the model
+only sees them once a `tool_reference` block in the conversation names them (REPORT.md
+§4.3), so `DeferredToolPlaceholder` never reaches the backend and the prompt stays small.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from continuum_cli.backends.profiles import BackendProfile
+from continuum_cli.translate.builtin_tools import builtin_function
 from continuum_cli.translate.names import ToolNameMap
 from continuum_cli.wire.anthropic import MessagesRequest, ToolDef
 
@@ -46,9 +48,12 @@ def openai_tools(tools: list[ToolDef], names: ToolNameMap) -> list[dict[str, Any
 
 def _function(tool: ToolDef, names: ToolNameMap) -> dict[str, Any]:
     fn: dict[str, Any] = {"name": names.to_openai(tool.name)}
-    if tool.description:
-        fn["description"] = tool.description
-    fn["parameters"] = normalise_schema(tool.input_schema)
+    description, schema = tool.description, tool.input_schema
+    if tool.builtin_kind and not schema:  # bash_*, text_editor_*, ...: Anthropic's schema
+        description, schema = builtin_function(tool)
+    if description:
+        fn["description"] = description
+    fn["parameters"] = normalise_schema(schema)
     return {"type": "function", "function": fn}
 
 

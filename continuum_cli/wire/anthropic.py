@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from continuum_cli.errors import InvalidRequest
 
 Block = dict[str, Any]
+CLIENT_TOOL_KINDS = ("bash", "text_editor", "computer", "memory")
 _ROLES = ("user", "assistant", "system")
 
 
@@ -35,7 +36,15 @@ class ToolDef(_Lenient):
     @property
     def is_server_tool(self) -> bool:
         """Anthropic-executed tools carry a versioned `type` and no schema."""
-        return self.type not in (None, "", "custom")
+        return self.type not in (None, "", "custom") and self.builtin_kind is None
+
+    @property
+    def builtin_kind(self) -> str | None:
+        """`bash`, `text_editor`, `computer` or `memory` for an Anthropic-defined tool the
+        client executes (`text_editor_20250728`, ...): versioned and schema-less like a
+        server tool, but a function for the model (translate/builtin_tools.py)."""
+        kind, _, version = (self.type or "").rpartition("_")
+        return kind if kind in CLIENT_TOOL_KINDS and version.isdigit() else None
 
 
 class Message(_Lenient):

@@ -12,7 +12,7 @@ from continuum_cli.translate.history import INTERRUPTED
 from continuum_cli.translate.names import ToolNameMap, sanitize_name
 from continuum_cli.translate.request import to_openai_request
 from continuum_cli.translate.server_blocks import server_blocks_to_openai
-from continuum_cli.wire.anthropic import parse_messages_request
+from continuum_cli.wire.anthropic import ToolDef, parse_messages_request
 
 BILLING = "x-anthropic-billing-header: cc_version=2.1.332.f1d; cc_entrypoint=cli; cch=1a2b3;"
 CC = {"type": "ephemeral"}
@@ -583,3 +583,42 @@ def test_max_tokens_cap(max_tokens: int, cap: int | None, expected: int) -> None
     body = to_openai_request(req, upstream_model="u", profile=PROFILES["vllm"],
                              max_tokens_cap=cap).body
     assert body["max_tokens"] == expected
+
+
+BUILTIN_CASES = [
+    pytest.param({"type": "bash_20250124", "name": "bash"}, ["command", "restart"], [],
+                 id="bash"),
+    pytest.param({"type": "text_editor_20250124", "name": "str_replace_editor"},
+                 ["command", "path", "file_text", "old_str", "new_str", "insert_line",
+                  "view_range"], ["command", "path"], id="text-editor-with-undo"),
+    pytest.param({"type": "computer_20250124", "name": "computer", "display_width_px": 1280,
+                  "display_height_px": 800},
+                 ["action", "coordinate", "text", "scroll_direction", "scroll_amount",
+                  "duration"], ["action"], id="computer"),
+    pytest.param({"type": "memory_20250818", "name": "memory"},
+                 ["command", "path", "file_text", "old_str", "new_str", "insert_line",
+                  "view_range", "insert_text", "old_path", "new_path"], ["command"],
+                 id="memory"),
+]
+
+
+@pytest.mark.parametrize(("tool", "properties", "required"), BUILTIN_CASES)
+def test_anthropic_defined_client_tools_become_functions(tool, properties, required) -> None:
+    req = parse_messages_request({"model": "m", "max_tokens": 5, "tools": [tool],
+                                  "messages": [{"role": "user", "content": "hi"}]})
+    body = to_openai_request(req, upstream_model="m", profile=PROFILES["vllm"],
+                             snippet_of=lambda text: text, max_tokens_cap=None).body
+    [function] = [t["function"] for t in body["tools"]]
+    assert function["name"] == tool["name"]
+    assert list(function["parameters"]["properties"]) == properties
+    assert function["parameters"]["required"] == required
+    if tool["type"].startswith("computer"):
+        assert "1280x800" in function["description"]
+    if tool["type"] == "text_editor_20250124":
+        assert "undo_edit" in function["parameters"]["properties"]["command"]["enum"]
+
+
+@pytest.mark.parametrize("tool_type", ["web_search_20250305", "web_fetch_20250910",
+                                       "code_execution_20250825", "bash", "bash_latest"])
+def test_other_versioned_types_are_not_client_tools(tool_type: str) -> None:
+    assert ToolDef(name="t", type=tool_type).builtin_kind is None
