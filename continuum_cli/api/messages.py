@@ -32,6 +32,7 @@ from continuum_cli.upstream.errors import refit_max_tokens
 from continuum_cli.upstream.images import inline_image_urls
 from continuum_cli.websearch import emulation
 from continuum_cli.websearch.blocks import snippet_of
+from continuum_cli.websearch.options import is_web_search_tool
 from continuum_cli.wire.anthropic import MessagesRequest, parse_messages_request
 
 log = logging.getLogger("continuum.api")
@@ -42,6 +43,7 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     req = parse_messages_request(request.body)
     route = await state.route(req.model)
     log_route(route, request)
+    _warn_unsupported_server_tools(req)
     message_id = new_message_id()
     if emulation.wants_emulation(req):
         return await emulation.handle(state, req, route, requested_model=req.model,
@@ -69,6 +71,16 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     response = json_response(200, message)
     response.log.update(tags)
     return response
+
+
+def _warn_unsupported_server_tools(req: MessagesRequest) -> None:
+    """Server tools other than web search (`web_fetch_*`, `code_execution_*`, ...) run on
+    Anthropic's side and have no local equivalent: the request is answered without them,
+    and the log says so instead of dropping them silently."""
+    left_out = [str(t.type) for t in req.server_tools() if not is_web_search_tool(t)]
+    if left_out:
+        log.warning("server tools not supported by continuum, answered without them: %s",
+                    ", ".join(left_out))
 
 
 async def _stream(state: AppState, req: MessagesRequest, route: Route,

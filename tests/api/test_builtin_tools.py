@@ -4,10 +4,12 @@ and the model's call comes back as a `tool_use` block under the tool's own name.
 
 from __future__ import annotations
 
+import logging
+
 import anthropic
 import pytest
 
-from tests.fakes.scripted_backend import ScriptedBackend, ToolCalls
+from tests.fakes.scripted_backend import ScriptedBackend, Text, ToolCalls
 
 USER = [{"role": "user", "content": "fix the typo in /repo/README.md"}]
 TOOLS = [
@@ -71,3 +73,16 @@ def test_count_tokens_counts_the_schema_the_backend_gets(router) -> None:
     assert count([{"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}]) \
         > count([{"name": "str_replace_based_edit_tool",
                   "input_schema": {"type": "object", "properties": {}}}]) + 20
+
+
+def test_server_tools_without_a_local_equivalent_are_named_in_the_log(
+        router, scripted: ScriptedBackend, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="continuum")
+    scripted.queue(Text("Done."))
+    message = client(router).messages.create(
+        model="test-model", max_tokens=50, messages=USER,
+        tools=[{"type": "code_execution_20250825", "name": "code_execution"},
+               {"type": "bash_20250124", "name": "bash"}])
+    assert message.content[0].text == "Done."
+    assert [t["function"]["name"] for t in scripted.last_body["tools"]] == ["bash"]
+    assert "answered without them: code_execution_20250825" in caplog.text
