@@ -155,16 +155,23 @@ class Connection(asyncio.Protocol):
     def _need_data(self) -> None:
         if self.error is not None:  # a reset: raised once what arrived before it is read
             raise self.error
-        self._unread = 0  # everything received is parsed: read from the socket again
+        self._resume_reading()
+        return None
+
+    def _resume_reading(self) -> None:
+        """Everything received is parsed: read from the socket again."""
+        self._unread = 0
         if self._reading_paused and self.transport:
             self._reading_paused = False
             self.transport.resume_reading()
-        return None
 
     def send(self, *events: Any) -> None:
         if self.closed or self.transport is None or self.transport.is_closing():
             raise self.error or httpx.WriteError("the connection to the backend was closed")
-        data = b"".join(self.h11.send(event) or b"" for event in events)
+        try:
+            data = b"".join(self.h11.send(event) or b"" for event in events)
+        except h11.LocalProtocolError as exc:  # e.g. a newline in a header value
+            raise httpx.LocalProtocolError(str(exc)) from None
         if data:
             self.transport.write(data)
 
@@ -178,7 +185,10 @@ class Connection(asyncio.Protocol):
         if self.body is not None:
             return (self.keep_alive and self.body.done and not self.body.leftover
                     and self.h11.our_state is h11.DONE)
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+        # bytes past the end of the answer (a second, unasked one) would be read as the
+        # next request's answer
+        return (self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+                and not self.h11.trailing_data[0])
 
     def next_cycle(self) -> None:
         if self.body is not None:  # h11 still waits for the body it did not parse
@@ -186,6 +196,9 @@ class Connection(asyncio.Protocol):
         else:
             self.h11.start_next_cycle()
         self.received = 0
+        # an answer that ended while reading was paused: an idle connection must read, or
+        # the backend closing it is not seen before it is reused
+        self._resume_reading()
 
     def close(self) -> None:
         self.closed = True

@@ -19,6 +19,7 @@ Errors are raised as the httpx exceptions httpcore's mapping produces, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.cookiejar
 import ssl
 import time
@@ -59,6 +60,14 @@ class _ResponseBody(httpx.AsyncByteStream):
             self._released = True
             self._pool.release(self._conn, reuse=self._complete)
 
+    def __del__(self) -> None:
+        # a response dropped without `aclose` (a task torn down mid-stream) would otherwise
+        # hold its pool slot forever: with max_connections=1 the pool wedges
+        if not self._released:
+            self._released = True
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._pool.release(self._conn, reuse=False)
+
 
 class Http1Transport(httpx.AsyncBaseTransport):
     """HTTP/1.1 keep-alive pool over asyncio protocols (see the module docstring)."""
@@ -79,8 +88,9 @@ class Http1Transport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout") or {}
         origin = _origin(request.url)
+        fresh = False
         while True:
-            conn = await self._acquire(origin, timeouts)
+            conn = await self._acquire(origin, timeouts, fresh=fresh)
             try:
                 head = await self._exchange(conn, request, timeouts)
                 break
@@ -88,6 +98,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 self.release(conn, reuse=False)
                 if not _retry(conn, request):
                     raise
+                fresh = True  # once, on a new connection: that one is never retried
             except BaseException:
                 self.release(conn, reuse=False)
                 raise
@@ -99,8 +110,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
 
     async def _exchange(self, conn: Connection, request: httpx.Request,
                         timeouts: dict[str, float | None]) -> h11.Response:
-        head = h11.Request(method=request.method, target=request.url.raw_path,
-                           headers=request.headers.raw)
+        head = _head(request)
         conn.method = request.method
         if isinstance(request.stream, httpx.ByteStream):  # the usual case: one write
             body = request.content
@@ -121,15 +131,14 @@ class Http1Transport(httpx.AsyncBaseTransport):
 
     # -- the pool ---------------------------------------------------------------------------
 
-    async def _acquire(self, origin: Origin, timeouts: dict[str, float | None]) -> Connection:
-        conn = self._pop_idle(origin)
+    async def _acquire(self, origin: Origin, timeouts: dict[str, float | None], *,
+                       fresh: bool = False) -> Connection:
+        conn = None if fresh else self._pop_idle(origin)
         if conn is not None:
             return conn
         while self._open >= self._max_connections:
-            slot = asyncio.get_running_loop().create_future()
-            self._slots.append(slot)
-            await wait_for_future(slot, timeouts.get("pool"), httpx.PoolTimeout)
-            conn = self._pop_idle(origin)
+            await self._wait_for_slot(timeouts.get("pool"))
+            conn = None if fresh else self._pop_idle(origin)
             if conn is not None:
                 return conn
         self._open += 1
@@ -141,6 +150,18 @@ class Http1Transport(httpx.AsyncBaseTransport):
             raise
         self._active.add(conn)
         return conn
+
+    async def _wait_for_slot(self, timeout: float | None) -> None:
+        slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._slots.append(slot)
+        try:
+            await wait_for_future(slot, timeout, httpx.PoolTimeout)
+        except BaseException:
+            # woken, then cancelled before it ran: the release that woke it wakes no one
+            # else, so the slot goes to the next waiter (else it waits out its pool timeout)
+            if slot.done() and not slot.cancelled() and slot.exception() is None:
+                self._wake_slot()
+            raise
 
     def _pop_idle(self, origin: Origin) -> Connection | None:
         idle = self._idle.get(origin)
@@ -181,7 +202,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             return
         self._active.discard(conn)
         self._open -= 1
-        if reuse and conn.reusable() and self._idle_count < self._max_keepalive:
+        if reuse and conn.reusable() and self._room_to_keep():
             conn.next_cycle()
             conn.in_use = False
             conn.idle_since = time.monotonic()
@@ -190,6 +211,23 @@ class Http1Transport(httpx.AsyncBaseTransport):
         else:
             conn.close()
         self._wake_slot()
+
+    def _room_to_keep(self) -> bool:
+        if self._idle_count >= self._max_keepalive:
+            self._prune()
+        return self._idle_count < self._max_keepalive
+
+    def _prune(self) -> None:
+        """Drop idle connections the backend closed or that expired. Idle ones are taken
+        newest first, so old ones of a quiet origin would sit in the pool for ever and keep
+        every other origin's connections out of it."""
+        now = time.monotonic()
+        for conns in self._idle.values():
+            for conn in conns:
+                if now - conn.idle_since >= self._expiry:
+                    conn.close()
+            conns[:] = [conn for conn in conns if not conn.closed]
+        self._idle_count = sum(map(len, self._idle.values()))
 
     def _wake_slot(self) -> None:
         while self._slots:
@@ -217,6 +255,16 @@ def _retry(conn: Connection, request: httpx.Request) -> bool:
     before any answer: the request never reached the application, so it is sent once more on
     a new connection, as browsers do. Only a body held in memory can be sent again."""
     return conn.reused and not conn.received and isinstance(request.stream, httpx.ByteStream)
+
+
+def _head(request: httpx.Request) -> h11.Request:
+    """h11 validates the request head; an invalid one is httpx's LocalProtocolError, as
+    httpcore raises it (not an h11 exception that `upstream/errors.py` does not know)."""
+    try:
+        return h11.Request(method=request.method, target=request.url.raw_path,
+                           headers=request.headers.raw)
+    except h11.LocalProtocolError as exc:
+        raise httpx.LocalProtocolError(str(exc)) from None
 
 
 def _origin(url: httpx.URL) -> Origin:

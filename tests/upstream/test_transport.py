@@ -4,6 +4,7 @@ asyncio servers that answer with exactly the bytes each case needs."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -408,3 +409,201 @@ async def test_a_chunked_answer_that_ends_the_connection_is_not_reused(head: byt
         async with client() as http:
             assert [(await http.get(server.url)).text for _ in range(2)] == ["ok", "ok"]
     assert server.connections == 2
+
+
+# -- adversarial cases: cancellation, pool accounting, reuse, retry -----------------------
+
+
+def pool_of(http: httpx.AsyncClient) -> Http1Transport:
+    return http._transport  # type: ignore[return-value]
+
+
+async def test_cancelled_while_waiting_for_the_head_frees_the_slot() -> None:
+    async def slow_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()  # never answers the first request on this connection
+
+    async with RawServer(slow_first) as server, client(max_connections=1) as http:
+        task = asyncio.create_task(http.get(server.url))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(server.closed.wait(), 2)  # the connection was closed
+        assert pool_of(http)._open == 0
+
+
+async def test_cancelled_while_connecting_frees_the_slot() -> None:
+    """A TLS handshake that never completes: the task is cancelled while connecting."""
+    hold: list[asyncio.StreamWriter] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hold.append(writer)
+        await reader.read()
+
+    async with RawServer(mute) as server, client(max_connections=1) as http:
+        url = server.url.replace("http://", "https://")
+        task = asyncio.create_task(http.get(url))
+        while not hold:  # the handshake has started
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pool_of(http)._open == 0
+        with pytest.raises(httpx.ConnectTimeout):  # the slot is free: connecting again
+            await http.get(url, timeout=httpx.Timeout(5.0, connect=0.1))
+        assert pool_of(http)._open == 0
+
+
+async def test_a_woken_waiter_cancelled_passes_the_slot_on() -> None:
+    """max_connections=1: the waiter woken by a release is cancelled before it runs; the
+    next waiter must get the slot, not wait for its pool timeout."""
+    release = asyncio.Event()
+
+    async def gated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await release.wait()
+            writer.write(OK)
+            await writer.drain()
+
+    async with RawServer(gated) as server, client(max_connections=1) as http:
+        first = asyncio.create_task(http.get(server.url))
+        await asyncio.sleep(0.05)
+        woken = asyncio.create_task(http.get(server.url))
+        await asyncio.sleep(0.01)
+        other = asyncio.create_task(http.get(server.url, timeout=httpx.Timeout(5.0, pool=1.0)))
+        await asyncio.sleep(0.01)
+        pool = pool_of(http)
+        wake = pool._wake_slot
+
+        def wake_then_cancel() -> None:  # the waiter's slot is granted, then it is cancelled
+            wake()
+            if not woken.done():
+                woken.cancel()
+        pool._wake_slot = wake_then_cancel  # type: ignore[method-assign]
+        release.set()
+        assert (await first).text == "ok"
+        with pytest.raises(asyncio.CancelledError):
+            await woken
+        assert (await other).text == "ok"
+        assert pool._open == 0
+
+
+async def test_cancelled_waiters_leave_no_accounting_behind() -> None:
+    release = asyncio.Event()
+
+    async def gated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await release.wait()
+            writer.write(OK)
+            await writer.drain()
+
+    async with RawServer(gated) as server, client(max_connections=1) as http:
+        first = asyncio.create_task(http.get(server.url))
+        await asyncio.sleep(0.05)
+        waiters = [asyncio.create_task(http.get(server.url)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        for waiter in waiters:
+            waiter.cancel()
+        release.set()
+        assert (await first).text == "ok"
+        assert [(await http.get(server.url)).text for _ in range(2)] == ["ok", "ok"]
+        assert pool_of(http)._open == 0
+    assert server.connections == 1
+
+
+async def test_a_stream_dropped_without_aclose_closes_its_connection() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with RawServer(endless) as server:
+        transport = Http1Transport(max_connections=1)
+        resp = await transport.handle_async_request(httpx.Request("GET", server.url))
+        assert resp.status_code == 200
+        del resp
+        gc.collect()
+        assert transport._open == 0
+        await asyncio.wait_for(server.closed.wait(), 2)
+        await transport.aclose()
+
+
+async def test_bytes_after_the_answer_keep_the_connection_out_of_the_pool() -> None:
+    """More bytes than Content-Length (a second, unasked answer): reusing the connection
+    would hand them to the next request as its answer."""
+    smuggled = OK + b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nforged"
+    answers = iter([smuggled, OK, OK])
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(next(answers))
+            await writer.drain()
+
+    async with RawServer(handler) as server, client() as http:
+        async with http.stream("GET", server.url) as resp:
+            assert await resp.aread() == b"ok"
+            await asyncio.sleep(0.05)  # the extra bytes arrive while the response is open
+        assert (await http.get(server.url)).text == "ok"
+    assert server.connections == 2
+
+
+async def test_a_request_is_resent_at_most_once() -> None:
+    """Two pooled connections the backend hangs up on when the next request arrives: the
+    request is sent once more, on a new connection, not once per pooled connection."""
+    bodies: list[bytes] = []
+
+    async def once_per_connection(reader: asyncio.StreamReader,
+                                  writer: asyncio.StreamWriter) -> None:
+        bodies.append(await read_request(reader))
+        await asyncio.sleep(0.05)  # both first requests open their own connection
+        writer.write(OK)
+        await writer.drain()
+        bodies.append(await read_request(reader))
+
+    async with RawServer(once_per_connection) as server, client() as http:
+        await asyncio.gather(*(http.post(server.url, content=b"warm") for _ in range(2)))
+        assert (await http.post(server.url, content=b"again")).text == "ok"
+    assert bodies.count(b"again") == 2
+
+
+async def test_an_invalid_request_header_is_an_httpx_error() -> None:
+    async with RawServer(keepalive_server()) as server, client() as http:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.get(server.url, headers={"x-bad": "a\nb"})
+        assert pool_of(http)._open == 0
+
+
+async def test_dead_idle_connections_do_not_keep_another_origin_out_of_the_pool() -> None:
+    async def answer_then_close(reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(0.05)
+        writer.write(OK)
+        await writer.drain()
+        await asyncio.sleep(0.05)  # then the backend's keep-alive timeout closes it
+
+    async with RawServer(answer_then_close) as a, RawServer(keepalive_server()) as b:
+        async with client(max_keepalive=2) as http:
+            await asyncio.gather(http.get(a.url), http.get(a.url))
+            await asyncio.sleep(0.2)  # both pooled connections to a are now closed
+            assert [(await http.get(b.url)).text for _ in range(3)] == ["ok"] * 3
+    assert b.connections == 1
+
+
+async def test_a_pooled_connection_still_reads_after_a_big_answer() -> None:
+    """A big answer pauses reading; once it is read to the end the pooled connection reads
+    again, so a backend closing it is seen before it is reused."""
+    payload = b"x" * 1_100_000  # the last read crosses the pause threshold
+    async with RawServer(keepalive_server(
+            b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(payload) + payload)
+    ) as server, client() as http:
+        async with http.stream("GET", server.url) as resp:
+            await asyncio.sleep(0.2)  # everything arrives before it is read
+            assert len(await resp.aread()) == len(payload)
+        idle = pool_of(http)._idle[(b"http", "127.0.0.1", server.port)]
+        assert idle[0].transport is not None and idle[0].transport.is_reading()
