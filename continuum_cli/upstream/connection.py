@@ -218,9 +218,12 @@ def _chunked(head: h11.Response, method: str) -> bool:
 
 
 def _keep_alive(head: h11.Response) -> bool:
-    """RFC 9112 §9.3: HTTP/1.1 persists unless either side says `Connection: close`."""
+    """RFC 9112 §9.3: HTTP/1.1 persists unless either side says `Connection: close`. A
+    chunked answer that also has a Content-Length "ought to be handled as an error" (§6.3,
+    a response-splitting attempt or a broken proxy): read as chunked, then not reused."""
     return head.http_version == b"1.1" and not any(
-        name == b"connection" and b"close" in value.lower() for name, value in head.headers)
+        (name == b"connection" and b"close" in value.lower()) or name == b"content-length"
+        for name, value in head.headers)
 
 
 def _why(exc: h11.RemoteProtocolError, conn: Connection) -> str:
@@ -242,9 +245,16 @@ async def wait_for_future(future: asyncio.Future[None], timeout: float | None,
     try:
         await future
     except _Expired:
-        raise error(f"no answer from the backend within {timeout:g} s") from None
+        raise error(f"{_WAITED_FOR.get(error, 'no answer from the backend')} "
+                    f"within {timeout:g} s") from None
     finally:
         timer.cancel()
+
+
+_WAITED_FOR: dict[type[httpx.TimeoutException], str] = {
+    httpx.PoolTimeout: "no free connection to the backend",
+    httpx.WriteTimeout: "the backend took no more of the request",
+}
 
 
 class _Expired(Exception):

@@ -607,3 +607,116 @@ async def test_a_pooled_connection_still_reads_after_a_big_answer() -> None:
             assert len(await resp.aread()) == len(payload)
         idle = pool_of(http)._idle[(b"http", "127.0.0.1", server.port)]
         assert idle[0].transport is not None and idle[0].transport.is_reading()
+
+
+async def test_read_timeout_is_an_idle_timeout_per_read() -> None:
+    """Bytes keep coming, each well within the read timeout, for longer than the timeout in
+    all: not a timeout (httpcore's read timeout is per socket read too)."""
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (b"tick %d\n" % n for n in range(12)))
+
+    async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for start in range(0, len(body), 9):
+            writer.write(body[start:start + 9])
+            await writer.drain()
+            await asyncio.sleep(0.03)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with RawServer(dribble) as server, client() as http:
+        resp = await http.get(server.url, timeout=httpx.Timeout(5.0, read=0.5))
+    assert resp.text == "".join(f"tick {n}\n" for n in range(12))
+
+
+async def test_a_timer_never_fires_into_a_later_wait() -> None:
+    """Quick answers under a short read timeout on one connection, then a slow answer
+    under a long one on the same connection: none of the earlier timers fires into it."""
+    answers = iter([OK] * 20 + [None])
+
+    async def slow_last(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            answer = next(answers)
+            if answer is None:
+                await asyncio.sleep(0.3)
+                answer = OK
+            writer.write(answer)
+            await writer.drain()
+
+    async with RawServer(slow_last) as server, client() as http:
+        for _ in range(20):
+            await http.get(server.url, timeout=httpx.Timeout(5.0, read=0.1))
+        resp = await http.get(server.url, timeout=httpx.Timeout(5.0, read=2.0))
+    assert resp.text == "ok"
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+async def test_many_megabytes_to_a_slow_reader_in_odd_pieces(framing: str) -> None:
+    """Reading pauses and resumes many times; every byte arrives once and in order."""
+    payload = bytes(range(251)) * 24_000  # ~6 MB, a period prime to every split below
+    if framing == "chunked":
+        sizes = [1, 7, 4093, 65_537, 300_001, 1_048_577, 2_000_003]
+        pieces, start = [], 0
+        while start < len(payload):
+            size = sizes[len(pieces) % len(sizes)]
+            pieces.append(b"%x\r\n%s\r\n" % (len(payload[start:start + size]),
+                                             payload[start:start + size]))
+            start += size
+        wire = (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"".join(pieces)
+                + b"0\r\n\r\n")
+    else:
+        wire = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(payload) + payload
+
+    async def odd_writes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            start = 0
+            for step in (3, 99_991, 1_300_021) * 100:
+                writer.write(wire[start:start + step])
+                start += step
+                await writer.drain()
+            writer.write(wire[start:])
+            await writer.drain()
+
+    async with RawServer(odd_writes) as server, client() as http:
+        for _ in range(2):  # then the connection is reused
+            received = bytearray()
+            async with http.stream("GET", server.url) as resp:
+                async for part in resp.aiter_raw():
+                    received += part
+                    await asyncio.sleep(0.002)
+            assert bytes(received) == payload
+    assert server.connections == 1
+
+
+async def test_chunked_with_a_content_length_is_read_chunked_and_not_reused() -> None:
+    """RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and such an answer (a
+    response-splitting attempt, or a broken proxy) ought to be handled as an error: its
+    connection is not trusted with another request."""
+    answer = (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n"
+              b"5\r\nhello\r\n0\r\n\r\n")
+    async with RawServer(keepalive_server(answer)) as server, client() as http:
+        assert [(await http.get(server.url)).text for _ in range(2)] == ["hello"] * 2
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(("timeout", "error", "message"), [
+    (httpx.Timeout(5.0, read=0.1), httpx.ReadTimeout, "no answer from the backend"),
+    (httpx.Timeout(5.0, pool=0.1), httpx.PoolTimeout, "no free connection"),
+])
+async def test_timeouts_say_what_was_waited_for(timeout: httpx.Timeout,
+                                                error: type[Exception], message: str) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()
+
+    async with RawServer(silent) as server, client(max_connections=1) as http:
+        first = asyncio.create_task(http.get(server.url, timeout=1.0))
+        await asyncio.sleep(0.05)
+        with pytest.raises(error, match=message):
+            await http.get(server.url, timeout=timeout)
+        with pytest.raises(httpx.ReadTimeout):
+            await first
