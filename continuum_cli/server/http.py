@@ -237,7 +237,7 @@ class HTTPConnection:
             if response is None:
                 raise ClientGone()
             if isinstance(response, StreamingResponse):
-                await self._send_stream(response, self._watch())
+                await self._send_stream(response)
             else:
                 await self._send_response(response, head_only=request.method == "HEAD")
         finally:
@@ -311,11 +311,13 @@ class HTTPConnection:
         parts.append(self.conn.send(h11.EndOfMessage()))
         await self._write(b"".join(p for p in parts if p))
 
-    async def _send_stream(self, response: StreamingResponse,
-                           watcher: asyncio.Future[None]) -> None:
+    async def _send_stream(self, response: StreamingResponse) -> None:
         head = self.conn.send(self._head(response.status, response.content_type,
                                          response.headers, None))
+        # the pump first: its first step (which writes the first event) then runs before
+        # the watcher's in the next loop pass
         self._stream_task = asyncio.ensure_future(self._pump(response, head))
+        watcher = self._watch()
         try:
             await asyncio.wait({self._stream_task, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -79,3 +79,14 @@ def test_malformed_coding_is_an_error(wire: bytes) -> None:
     decoder.feed(wire)
     with pytest.raises(ChunkedError):
         decoder.take()
+
+
+def test_pieces_are_bounded_and_nothing_is_lost() -> None:
+    events = [b"data: {\"n\":%d}\n\n" % n for n in range(5000)]
+    decoder = ChunkedDecoder()
+    decoder.feed(b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n")
+    pieces = []
+    while not decoder.done:
+        pieces.append(decoder.take(limit=1000))
+    assert max(map(len, pieces)) == 1000
+    assert b"".join(pieces) == b"".join(events)
