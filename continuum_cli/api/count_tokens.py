@@ -13,6 +13,7 @@ from continuum_cli.api.state import AppState
 from continuum_cli.errors import ModelNotFound
 from continuum_cli.server.types import Request, Response, json_response
 from continuum_cli.translate.tokens import estimate_tokens, image_tokens, render_for_count
+from continuum_cli.translate.usage_scale import scaled_count
 from continuum_cli.wire.anthropic import parse_messages_request
 
 _CACHE_LIMIT = 4096
@@ -36,6 +37,6 @@ async def count_tokens(state: AppState, request: Request) -> Response:
             if len(state.token_cache) >= _CACHE_LIMIT:
                 state.token_cache.clear()
             state.token_cache[key] = counted
-    if counted is None:
-        return json_response(200, {"input_tokens": estimate})
-    return json_response(200, {"input_tokens": max(1, counted + image_tokens(req))})
+    total = estimate if counted is None else max(1, counted + image_tokens(req))
+    scale = state.usage_scale(route.backend)
+    return json_response(200, {"input_tokens": scaled_count(total, scale) if scale else total})

@@ -28,6 +28,7 @@ from continuum_cli.translate.sse_encode import coalesce_deltas, encode_event
 from continuum_cli.translate.stream import StreamTranslator, think_probe_chars
 from continuum_cli.translate.tokens import estimate_tokens
 from continuum_cli.translate.tool_text import ToolTextPolicy, ToolTextRecovery, recovered_chunks
+from continuum_cli.translate.usage_scale import scale_events, scale_message
 from continuum_cli.upstream.errors import refit_max_tokens
 from continuum_cli.upstream.images import inline_image_urls
 from continuum_cli.websearch import emulation
@@ -68,7 +69,7 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
                                    input_tokens=estimate,
                                    tool_text=ToolTextPolicy.for_request(route.backend,
                                                                         translated.body))
-    response = json_response(200, message)
+    response = json_response(200, scale_message(message, state.usage_scale(route.backend)))
     response.log.update(tags)
     return response
 
@@ -104,7 +105,8 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
         input_tokens=estimate, stop_sequences=req.stop_sequences,
         think_probe_chars=_probe_chars(req),
     )
-    frames = sse_frames(translator, chunks, state.settings.server.ping_interval, path)
+    frames = sse_frames(translator, chunks, state.settings.server.ping_interval, path,
+                        state.usage_scale(route.backend))
     return StreamingResponse(200, frames, "text/event-stream", _SSE_HEADERS, log=tags,
                              on_close=stack.aclose)
 
@@ -135,9 +137,11 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[str, Any]],
-                     ping_interval: float, path: str) -> AsyncIterator[bytes]:
-    """Anthropic SSE bytes for an upstream chunk stream, with pings and in-stream errors."""
-    yield _encode(translator.start_events())
+                     ping_interval: float, path: str,
+                     usage_scale: float | None = None) -> AsyncIterator[bytes]:
+    """Anthropic SSE bytes for an upstream chunk stream, with pings and in-stream errors;
+    usage scaled by `usage_scale` (`backends[].scale_usage_to`)."""
+    yield _encode(scale_events(translator.start_events(), usage_scale))
     try:
         async for batch in batches_with_keepalive(chunks, ping_interval):
             events = []
@@ -149,13 +153,13 @@ async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[st
                 else:
                     events.extend(translator.feed(chunk, now))
             if events:
-                yield _encode(coalesce_deltas(events))
+                yield _encode(scale_events(coalesce_deltas(events), usage_scale))
     except Exception as exc:
         log.warning("stream failed after the response started: %s", getattr(exc, "message", exc))
         _, body = envelope(for_flavor(exc, flavor_of(path)), "anthropic")
         yield encode_event("error", body)
         return
-    yield _encode(translator.finish())
+    yield _encode(scale_events(translator.finish(), usage_scale))
 
 
 _PING = {"type": "ping"}

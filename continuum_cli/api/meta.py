@@ -27,8 +27,9 @@ async def _backend_health(state: AppState, backend: Any) -> dict[str, Any]:
              "detail": detail, "models": models}
     if backend.name in state.load_seconds:
         entry["load_seconds"] = state.load_seconds[backend.name]
-    if backend.name in state.context_windows:
-        entry["context_window"] = state.context_windows[backend.name]
+    window = state.context_window(backend)
+    if window:
+        entry["context_window"] = window
     return entry
 
 

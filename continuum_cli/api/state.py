@@ -68,10 +68,22 @@ class AppState:
         configured `max_output_tokens`, and the room its context window leaves after the
         prompt. None when neither is known."""
         caps = [backend.max_output_tokens] if backend.max_output_tokens else []
-        window = self.context_windows.get(backend.name)
+        window = self.context_window(backend)
         if window:
             caps.append(max(window - prompt_tokens, _MIN_ROOM))
         return min(caps) if caps else None
+
+    def context_window(self, backend: Backend) -> int | None:
+        """The configured `context_window`, else what the backend reported."""
+        return backend.context_window or self.context_windows.get(backend.name)
+
+    def usage_scale(self, backend: Backend) -> float | None:
+        """`scale_usage_to` ÷ the backend's window: the factor on every token count this
+        backend's answers report (None: report them as they are)."""
+        window = self.context_window(backend)
+        if not backend.scale_usage_to or not window:
+            return None
+        return backend.scale_usage_to / window
 
     async def route(self, model: str) -> Route:
         """Resolve a model name; one fresh discovery before answering "not found"."""

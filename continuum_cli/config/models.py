@@ -114,6 +114,14 @@ class Backend(_Strict):
     # seed: 1}: Claude Code sends no temperature on main turns, and a local model's server
     # default may not suit it
     request_defaults: dict[str, Any] = {}
+    # the model's context window in tokens, for backends that do not report it (Ollama,
+    # LM Studio, generic); wins over what the backend reports (llama.cpp /props, vLLM
+    # max_model_len). Bounds max_tokens, and is the base of `scale_usage_to`
+    context_window: int | None = Field(default=None, ge=1)
+    # report token counts (usage, count_tokens) as if the context window were this size:
+    # Claude Code assumes 200000 for claude-* names and compacts near that, long after a
+    # smaller local window is full (checklist item 47)
+    scale_usage_to: int | None = Field(default=None, ge=1)
     # embedded only: a GGUF file; None means the default SmolLM2 model
     model_path: str | None = None
     context_size: int | None = None
