@@ -34,8 +34,27 @@ def script(shell: str) -> str:
     header = HEADER.format(shell=shell)
     if shell == "zsh":  # `#compdef` must stay the first line for zsh's autoloader
         first, _, rest = body.partition("\n")
-        return f"{first}\n{header}{rest}"
+        return f"{first}\n{header}{_either_way(rest)}"
     return header + body
+
+
+_ZSH_REGISTER = f"compdef _{PROG}_completion {PROG}\n"
+_ZSH_EITHER_WAY = f"""\
+# Installed in $fpath, compinit autoloads this file as the body of `_{PROG}` and runs it at
+# the first TAB: complete right away (Typer's script only registers, so that TAB would
+# complete nothing). Sourced from ~/.zshrc: register the function.
+if [[ $funcstack[1] == _{PROG} ]]; then
+  _{PROG}_completion "$@"
+else
+  {_ZSH_REGISTER.strip()}
+fi
+"""
+
+
+def _either_way(zsh: str) -> str:
+    if not zsh.endswith(_ZSH_REGISTER):
+        raise ValueError("unexpected zsh completion script from Typer")
+    return zsh[: -len(_ZSH_REGISTER)] + _ZSH_EITHER_WAY
 
 
 def generate(directory: Path) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from continuum_cli.cli.completions_gen import FILES, generate, main
 
 REPO = Path(__file__).resolve().parents[2]
+SHELLS = Path(__file__).resolve().parent / "shells"
 
 
 def test_committed_scripts_are_current(tmp_path: Path) -> None:
@@ -66,3 +68,45 @@ def test_zsh_and_fish_protocol(continuum_on_path: dict[str, str], shell: str,
     env = {**continuum_on_path, "_CONTINUUM_COMPLETE": f"complete_{shell}", **extra}
     out = subprocess.run(["continuum"], capture_output=True, text=True, env=env, timeout=60)
     assert expected in out.stdout
+
+
+def _shell(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (.ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["fpath", "source"])
+@pytest.mark.parametrize(("line", "expected"), [
+    pytest.param("continuum do", ["doctor"], id="command"),
+    pytest.param("continuum alias ", ["list", "remove", "resolve", "set"], id="subcommand"),
+    pytest.param("continuum doctor --o", ["--offline"], id="option"),
+])
+def test_real_zsh_completes_at_the_first_tab(continuum_on_path: dict[str, str],
+                                             tmp_path: Path, mode: str, line: str,
+                                             expected: list[str]) -> None:
+    zsh = _shell("zsh")
+    out = subprocess.run([zsh, "-f", str(SHELLS / "zsh_complete.zsh"), mode,
+                          str(REPO / "completions"), str(tmp_path / "zcomp"), line],
+                         capture_output=True, text=True, env=continuum_on_path, timeout=60)
+    assert sorted(out.stdout.split()) == expected, out.stderr
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    pytest.param("continuum do", ["doctor"], id="command"),
+    pytest.param("continuum alias ", ["list", "remove", "resolve", "set"], id="subcommand"),
+    pytest.param("continuum doctor --o", ["--offline"], id="option"),
+])
+def test_real_fish_completes(continuum_on_path: dict[str, str], line: str,
+                             expected: list[str]) -> None:
+    fish = _shell("fish")
+    script = (f"source {REPO / 'completions' / 'continuum.fish'}; "
+              f"complete --do-complete '{line}'")
+    out = subprocess.run([fish, "--no-config", "-c", script], capture_output=True, text=True,
+                         env=continuum_on_path, timeout=60)
+    candidates = sorted(row.split("\t")[0] for row in out.stdout.splitlines() if row)
+    assert candidates == expected, out.stderr
