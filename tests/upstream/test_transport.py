@@ -80,6 +80,29 @@ def client(**kwargs: object) -> httpx.AsyncClient:
                              cookies=NoCookies(), timeout=httpx.Timeout(5.0))
 
 
+def in_turn(*answers: bytes) -> Handler:
+    """Answers the requests of a connection with `answers`, one each, in order."""
+    queue = iter(answers)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(next(queue))
+            await writer.drain()
+    return handler
+
+
+def gated_server(release: asyncio.Event) -> Handler:
+    """Answers each request once `release` is set."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await release.wait()
+            writer.write(OK)
+            await writer.drain()
+    return handler
+
+
 def keepalive_server(answer: bytes = OK) -> Handler:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -192,14 +215,7 @@ async def test_broken_answers_are_protocol_errors(answer: bytes) -> None:
 async def test_pool_limit_queues_then_times_out() -> None:
     release = asyncio.Event()
 
-    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            await release.wait()
-            writer.write(OK)
-            await writer.drain()
-
-    async with RawServer(slow) as server, client(max_connections=1) as http:
+    async with RawServer(gated_server(release)) as server, client(max_connections=1) as http:
         first = asyncio.create_task(http.get(server.url))
         await asyncio.sleep(0.05)
         with pytest.raises(httpx.PoolTimeout):
@@ -383,14 +399,8 @@ async def test_broken_chunked_bodies(answer: bytes, message: str) -> None:
 
 
 async def test_head_and_204_answers_have_no_body_even_if_chunked_is_announced() -> None:
-    answers = iter([b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
-                    b"HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\n\r\n", OK])
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(next(answers))
-            await writer.drain()
+    handler = in_turn(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                      b"HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\n\r\n", OK)
 
     async with RawServer(handler) as server, client() as http:
         assert (await http.head(server.url)).content == b""
@@ -460,14 +470,7 @@ async def test_a_woken_waiter_cancelled_passes_the_slot_on() -> None:
     next waiter must get the slot, not wait for its pool timeout."""
     release = asyncio.Event()
 
-    async def gated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            await release.wait()
-            writer.write(OK)
-            await writer.drain()
-
-    async with RawServer(gated) as server, client(max_connections=1) as http:
+    async with RawServer(gated_server(release)) as server, client(max_connections=1) as http:
         first = asyncio.create_task(http.get(server.url))
         await asyncio.sleep(0.05)
         woken = asyncio.create_task(http.get(server.url))
@@ -493,14 +496,7 @@ async def test_a_woken_waiter_cancelled_passes_the_slot_on() -> None:
 async def test_cancelled_waiters_leave_no_accounting_behind() -> None:
     release = asyncio.Event()
 
-    async def gated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            await release.wait()
-            writer.write(OK)
-            await writer.drain()
-
-    async with RawServer(gated) as server, client(max_connections=1) as http:
+    async with RawServer(gated_server(release)) as server, client(max_connections=1) as http:
         first = asyncio.create_task(http.get(server.url))
         await asyncio.sleep(0.05)
         waiters = [asyncio.create_task(http.get(server.url)) for _ in range(3)]
@@ -536,13 +532,7 @@ async def test_bytes_after_the_answer_keep_the_connection_out_of_the_pool() -> N
     """More bytes than Content-Length (a second, unasked answer): reusing the connection
     would hand them to the next request as its answer."""
     smuggled = OK + b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nforged"
-    answers = iter([smuggled, OK, OK])
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(next(answers))
-            await writer.drain()
+    handler = in_turn(smuggled, OK, OK)
 
     async with RawServer(handler) as server, client() as http:
         async with http.stream("GET", server.url) as resp:
