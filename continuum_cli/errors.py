@@ -15,6 +15,7 @@
         ├── RequestTooLarge            413 request_too_large
         ├── RateLimited                429 rate_limit_error
         ├── InternalError              500 api_error
+        ├── StoreUnavailable           503 api_error (the state store: unreachable, locked, slow)
         ├── UpstreamUnavailable        502 api_error (backend failed / broke the protocol)
         │   └── BackendUnreachable         502 api_error (connection refused; 529 under /anthropic)
         ├── UpstreamTimeout            504 timeout_error
@@ -186,6 +187,15 @@ class RateLimited(ApiError):
 
 class InternalError(ApiError):
     status = 500
+    error_type = "api_error"
+    openai_type = "server_error"
+
+
+class StoreUnavailable(ApiError):
+    """The state store (SQLite or Redis) failed or was slower than `state.timeout`. Request-path
+    callers decide with `state.on_error`; anything that lets it escape answers 503."""
+
+    status = 503
     error_type = "api_error"
     openai_type = "server_error"
 

@@ -20,6 +20,7 @@ from continuum_cli.api.state import AppState, load_keys_file
 from continuum_cli.config.models import Settings
 from continuum_cli.server.http import Limits
 from continuum_cli.server.run import Server, install_signal_handlers
+from continuum_cli.state import open_store
 from continuum_cli.upstream.client import UpstreamClient
 
 log = logging.getLogger("continuum.server")
@@ -52,6 +53,7 @@ class Service:
             settings=settings, upstream=UpstreamClient(settings.backends), http=self.http,
             search=_make_search(settings, self.http),
             api_keys=settings.api_keys.keys + load_keys_file(settings.api_keys.keys_file),
+            store=open_store(settings.state),
         )
         self.server = Server(ContinuumApp(self.state), settings.server.host,
                              settings.server.port, _limits(settings),
@@ -67,6 +69,8 @@ class Service:
         return f"http://{host}:{self.server.port}"
 
     async def start(self, sock: socket.socket | None = None) -> None:
+        await self.state.store.open()
+        log.info("state store: %s", self.state.store.description)
         self._start_embedded()
         await self.state.discover()
         await self.server.start(sock)
@@ -104,6 +108,7 @@ class Service:
                 await server.stop()
         await self.state.upstream.aclose()
         await self.http.aclose()
+        await self.state.store.close()
 
 
 async def run_service(service: Service, on_ready: Callable[[Service], None] | None = None

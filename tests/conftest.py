@@ -11,10 +11,12 @@ import pytest
 from tests.fakes.scripted_backend import ScriptedBackend
 from tests.router import RouterThread, settings_for
 
-pytest_plugins = ["tests.fixtures_llama"]  # real llama.cpp server fixtures (realbackend, e2e)
+# real llama.cpp server fixtures (realbackend, e2e); a real redis-server (`redis_server`)
+pytest_plugins = ["tests.fixtures_llama", "tests.redis_server"]
 
 _ISOLATED_ENV = ("CONTINUUM_CONFIG", "CONTINUUM_BIND", "CONTINUUM_LOG_LEVEL",
-                 "CONTINUUM_LOG_FORMAT", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY",
+                 "CONTINUUM_LOG_FORMAT", "CONTINUUM_STATE_PATH", "ANTHROPIC_BASE_URL",
+                 "ANTHROPIC_API_KEY",
                  "ANTHROPIC_AUTH_TOKEN", "BRAVE_API_KEY", "SERPER_API_KEY", "EXA_API_KEY")
 
 
@@ -28,6 +30,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    # the default state store (continuum.db in the user data dir) is per test too
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,7 @@ class AppState:
     upstream: UpstreamClient
     http: httpx.AsyncClient  # shared client for search providers
     search: Any = None  # SearchProvider | None
+    store: Any = None  # continuum_cli.state.StateStore, opened by Service.start()
     api_keys: tuple[ApiKey, ...] = ()
     discovered: dict[str, tuple[str, ...]] = field(default_factory=dict)
     backend_status: dict[str, str] = field(default_factory=dict)

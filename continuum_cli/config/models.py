@@ -200,6 +200,28 @@ class ApiKeysSettings(_Strict):
     keys_file: str | None = None
 
 
+class StateSettings(_Strict):
+    """The state store: limits, budgets, the usage ledger, files metadata, gateway tokens."""
+
+    path: str | None = None  # SQLite file; None: continuum.db in the user data dir
+    redis_url: str | None = None  # shared by every replica; wins over `path`
+    on_error: Literal["open", "closed"] = "open"
+    timeout: float = Field(default=0.05, gt=0)  # no request waits longer on the store
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// "
+                             "(e.g. redis://127.0.0.1:6379/0)")
+        return v or None
+
+
 class LoggingSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["rich", "json"] = "rich"
@@ -217,6 +239,7 @@ class Settings(_Strict):
     model_aliases: dict[str, str] = {}
     api_keys: ApiKeysSettings = ApiKeysSettings()
     logging: LoggingSettings = LoggingSettings()
+    state: StateSettings = StateSettings()
 
     @model_validator(mode="after")
     def _unique_backends(self) -> Settings:

@@ -1,0 +1,54 @@
+"""The store protocol, the default SQLite location, and the factory `open_store`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from continuum_cli.config.models import StateSettings
+
+# tests and several routers on one machine can point the default elsewhere without a config
+PATH_ENV = "CONTINUUM_STATE_PATH"
+
+
+class StateStore(Protocol):
+    """Values are JSON-able dicts; `ns` is a short namespace; `ttl` is seconds (None: forever).
+    Expired entries are never returned."""
+
+    description: str
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def kv_get(self, ns: str, key: str) -> dict[str, Any] | None: ...
+    async def kv_put(self, ns: str, key: str, value: dict[str, Any],
+                     ttl: float | None = None) -> None: ...
+    async def kv_put_new(self, ns: str, key: str, value: dict[str, Any],
+                         ttl: float | None = None) -> bool: ...
+    async def kv_take(self, ns: str, key: str) -> dict[str, Any] | None: ...
+    async def kv_update(self, ns: str, key: str, expect: dict[str, Any], value: dict[str, Any],
+                        ttl: float | None = None) -> bool: ...
+    async def kv_delete(self, ns: str, key: str) -> bool: ...
+    async def kv_list(self, ns: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]: ...
+
+
+def default_state_path() -> Path:
+    """`$CONTINUUM_STATE_PATH`, else continuum.db in the user data dir (platformdirs)."""
+    env = os.environ.get(PATH_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("continuum")) / "continuum.db"
+
+
+def open_store(settings: StateSettings) -> StateStore:
+    """The store the settings name (not yet opened): Redis when `redis_url` is set."""
+    if settings.redis_url:
+        from continuum_cli.state.redis_store import RedisStore
+
+        return RedisStore(settings.redis_url, timeout=settings.timeout)
+    from continuum_cli.state.sqlite_store import SQLiteStore
+
+    path = Path(settings.path).expanduser() if settings.path else default_state_path()
+    return SQLiteStore(path, timeout=settings.timeout)

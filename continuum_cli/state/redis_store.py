@@ -1,0 +1,173 @@
+"""`RedisStore`: the state store shared by several replicas (`redis.asyncio`, the optional
+extra `continuum[redis]`).
+
+Layout under the `continuum:` prefix: `kv:<ns>:<key>` holds a value (TTL as the key's PX
+expiry); `kvi:<ns>` is a sorted set of the namespace's keys (score 0, ordered by bytes) so
+`kv_list` needs no SCAN over the whole database. Every multi-key change is one Lua script,
+atomic on the server: two replicas never both take a single-use code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from continuum_cli.errors import StoreUnavailable
+from continuum_cli.state.codec import decode, encode
+
+T = TypeVar("T")
+log = logging.getLogger("continuum.state")
+PREFIX = "continuum:"
+
+# KEYS: value key, index key. ARGV: value, ttl ms ('' = forever), member, only-if-absent
+_PUT = """
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1])
+else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+redis.call('ZADD', KEYS[2], 0, ARGV[3])
+return 1
+"""
+# KEYS: value key, index key. ARGV: member
+_TAKE = """
+local v = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return v
+"""
+# KEYS: value key, index key. ARGV: expected, value, ttl ms ('' = forever), member
+_UPDATE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2])
+else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+redis.call('ZADD', KEYS[2], 0, ARGV[4])
+return 1
+"""
+
+
+def _ttl_ms(ttl: float | None) -> str:
+    return "" if ttl is None else str(max(1, math.ceil(ttl * 1000)))
+
+
+class RedisStore:
+    def __init__(self, url: str, *, timeout: float = 0.05) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.description = f"redis {_safe_url(url)}"
+        self.redis: Any = None
+        self._scripts: dict[str, Any] = {}
+
+    async def open(self) -> None:
+        try:
+            import redis.asyncio as aioredis
+        except ImportError:
+            raise StoreUnavailable(
+                "state.redis_url is set but the redis package is not installed",
+                hint="pip install 'continuum[redis]'") from None
+        # the socket timeouts bound a dead server; `run` bounds every call by `timeout`
+        self.redis = aioredis.from_url(
+            self.url, decode_responses=True, socket_timeout=max(self.timeout, 0.5),
+            socket_connect_timeout=max(self.timeout, 0.5), retry_on_timeout=False,
+            health_check_interval=0, single_connection_client=False)
+        for name, source in (("put", _PUT), ("take", _TAKE), ("update", _UPDATE)):
+            self.register(name, source)
+        try:
+            await self.run(self.redis.ping(), timeout=max(self.timeout, 2.0))
+        except StoreUnavailable as exc:  # replicas keep starting while Redis is away
+            log.error("state store %s is unreachable at start-up: %s", self.description,
+                      exc.message)
+
+    def register(self, name: str, source: str) -> None:
+        self._scripts[name] = self.redis.register_script(source)
+
+    def script(self, name: str, keys: list[str], args: list[Any]) -> Awaitable[Any]:
+        return self._scripts[name](keys=keys, args=args)
+
+    async def close(self) -> None:
+        client, self.redis = self.redis, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.aclose(), 2.0)
+            except Exception as exc:  # closing a client whose server is gone
+                log.debug("closing the redis client: %s", exc)
+
+    async def run(self, call: Awaitable[T], *, timeout: float | None = None) -> T:
+        """Await one Redis call within the store's timeout; every failure is StoreUnavailable."""
+        from redis.exceptions import RedisError
+
+        if self.redis is None:
+            raise StoreUnavailable("the state store is not open")
+        try:
+            return await asyncio.wait_for(call, timeout or self.timeout)
+        except TimeoutError:
+            raise StoreUnavailable(f"redis did not answer within "
+                                   f"{(timeout or self.timeout) * 1000:.0f} ms") from None
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis error: {exc}") from None
+
+    # -- key/value -----------------------------------------------------------------------
+    @staticmethod
+    def _keys(ns: str, key: str) -> list[str]:
+        return [f"{PREFIX}kv:{ns}:{key}", f"{PREFIX}kvi:{ns}"]
+
+    async def kv_get(self, ns: str, key: str) -> dict[str, Any] | None:
+        return decode(await self.run(self.redis.get(self._keys(ns, key)[0])))
+
+    async def kv_put(self, ns: str, key: str, value: dict[str, Any],
+                     ttl: float | None = None) -> None:
+        await self.run(self.script("put", self._keys(ns, key),
+                                   [encode(value), _ttl_ms(ttl), key, "0"]))
+
+    async def kv_put_new(self, ns: str, key: str, value: dict[str, Any],
+                         ttl: float | None = None) -> bool:
+        stored = await self.run(self.script("put", self._keys(ns, key),
+                                            [encode(value), _ttl_ms(ttl), key, "1"]))
+        return bool(stored)
+
+    async def kv_take(self, ns: str, key: str) -> dict[str, Any] | None:
+        return decode(await self.run(self.script("take", self._keys(ns, key), [key])))
+
+    async def kv_update(self, ns: str, key: str, expect: dict[str, Any], value: dict[str, Any],
+                        ttl: float | None = None) -> bool:
+        done = await self.run(self.script(
+            "update", self._keys(ns, key), [encode(expect), encode(value), _ttl_ms(ttl), key]))
+        return bool(done)
+
+    async def kv_delete(self, ns: str, key: str) -> bool:
+        value_key, index = self._keys(ns, key)
+
+        async def delete() -> int:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(value_key).zrem(index, key)
+                deleted, _ = await pipe.execute()
+            return int(deleted)
+
+        return bool(await self.run(delete()))
+
+    async def kv_list(self, ns: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        index = f"{PREFIX}kvi:{ns}"
+
+        async def listing() -> list[tuple[str, dict[str, Any]]]:
+            low = f"[{prefix}" if prefix else "-"
+            high = f"[{prefix}\U0010ffff" if prefix else "+"
+            keys = await self.redis.zrangebylex(index, low, high)
+            if not keys:
+                return []
+            texts = await self.redis.mget([self._keys(ns, k)[0] for k in keys])
+            gone = [k for k, t in zip(keys, texts, strict=True) if t is None]
+            if gone:  # expired values leave their index entry behind; tidy it
+                await self.redis.zrem(index, *gone)
+            return [(k, v) for k, t in zip(keys, texts, strict=True)
+                    if t is not None and (v := decode(t)) is not None]
+
+        return await self.run(listing())
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{rest}"

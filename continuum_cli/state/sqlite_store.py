@@ -1,0 +1,187 @@
+"""`SQLiteStore`: the default state store, one SQLite file in WAL mode.
+
+Every call runs on one dedicated thread (sqlite3 objects are not shared between threads) and
+waits at most `timeout`; several processes may share the file (WAL readers never block the
+writer; writers serialize with BEGIN IMMEDIATE and wait at most `timeout` for the lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from continuum_cli.errors import StoreUnavailable
+from continuum_cli.state.codec import decode, encode
+
+T = TypeVar("T")
+_PURGE_EVERY = 600.0  # seconds between sweeps of expired rows
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+  ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires REAL,
+  PRIMARY KEY (ns, key)) WITHOUT ROWID;
+"""
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, *, timeout: float = 0.05) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self.description = f"sqlite {self.path}"
+        self._db: sqlite3.Connection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._next_purge = 0.0
+
+    # -- life cycle ----------------------------------------------------------------------
+    async def open(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="continuum-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._pool, self._connect)
+        except (OSError, sqlite3.Error) as exc:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+            raise StoreUnavailable(f"cannot open the state database {self.path}: {exc}",
+                                   hint="set state.path to a writable file") from None
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # busy timeout: how long a write waits for another process's lock before failing
+        db = sqlite3.connect(self.path, timeout=max(self.timeout, 1.0), isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+        db.executescript(SCHEMA + self.extra_schema())
+        db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000) or 1}")
+        self._db = db
+
+    def extra_schema(self) -> str:
+        return ""
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        db, self._db = self._db, None
+        if db is not None:
+            await asyncio.get_running_loop().run_in_executor(pool, db.close)
+        pool.shutdown(wait=True)
+
+    # -- the one way in: a function run in a transaction on the store's thread ------------
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False,
+                  timeout: float | None = None) -> T:
+        if self._pool is None or self._db is None:
+            raise StoreUnavailable("the state store is not open")
+        future = asyncio.get_running_loop().run_in_executor(self._pool, self._txn, fn, write)
+        try:
+            return await asyncio.wait_for(future, timeout or self.timeout)
+        except TimeoutError:
+            raise StoreUnavailable(f"the state database did not answer within "
+                                   f"{(timeout or self.timeout) * 1000:.0f} ms") from None
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state database error: {exc}") from None
+
+    def _txn(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        db = self._db
+        assert db is not None
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = fn(db)
+            if write:
+                self._maybe_purge(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    def _maybe_purge(self, db: sqlite3.Connection) -> None:
+        now = time.time()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + _PURGE_EVERY
+        db.execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", (now,))
+        self.purge(db, now)
+
+    def purge(self, db: sqlite3.Connection, now: float) -> None:
+        """Extension point: drop other expired rows."""
+
+    # -- key/value -----------------------------------------------------------------------
+    async def kv_get(self, ns: str, key: str) -> dict[str, Any] | None:
+        return decode(await self.run(lambda db: _get(db, ns, key, time.time())))
+
+    async def kv_put(self, ns: str, key: str, value: dict[str, Any],
+                     ttl: float | None = None) -> None:
+        text, expires = encode(value), _expires(ttl)
+        await self.run(lambda db: _put(db, ns, key, text, expires), write=True)
+
+    async def kv_put_new(self, ns: str, key: str, value: dict[str, Any],
+                         ttl: float | None = None) -> bool:
+        text, expires = encode(value), _expires(ttl)
+
+        def put_new(db: sqlite3.Connection) -> bool:
+            if _get(db, ns, key, time.time()) is not None:
+                return False
+            _put(db, ns, key, text, expires)
+            return True
+
+        return await self.run(put_new, write=True)
+
+    async def kv_take(self, ns: str, key: str) -> dict[str, Any] | None:
+        def take(db: sqlite3.Connection) -> str | None:
+            found = _get(db, ns, key, time.time())
+            db.execute("DELETE FROM kv WHERE ns = ? AND key = ?", (ns, key))
+            return found
+
+        return decode(await self.run(take, write=True))
+
+    async def kv_update(self, ns: str, key: str, expect: dict[str, Any], value: dict[str, Any],
+                        ttl: float | None = None) -> bool:
+        old, text, expires = encode(expect), encode(value), _expires(ttl)
+
+        def update(db: sqlite3.Connection) -> bool:
+            if _get(db, ns, key, time.time()) != old:
+                return False
+            _put(db, ns, key, text, expires)
+            return True
+
+        return await self.run(update, write=True)
+
+    async def kv_delete(self, ns: str, key: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            live = _get(db, ns, key, time.time()) is not None
+            db.execute("DELETE FROM kv WHERE ns = ? AND key = ?", (ns, key))
+            return live
+
+        return await self.run(delete, write=True)
+
+    async def kv_list(self, ns: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        def listing(db: sqlite3.Connection) -> list[tuple[str, str]]:
+            # substr instead of LIKE: prefixes may contain % and _
+            return db.execute(
+                "SELECT key, value FROM kv WHERE ns = ? AND substr(key, 1, ?) = ? "
+                "AND (expires IS NULL OR expires > ?) ORDER BY key",
+                (ns, len(prefix), prefix, time.time())).fetchall()
+
+        rows = await self.run(listing)
+        return [(key, value) for key, text in rows if (value := decode(text)) is not None]
+
+
+def _expires(ttl: float | None) -> float | None:
+    return None if ttl is None else time.time() + ttl
+
+
+def _get(db: sqlite3.Connection, ns: str, key: str, now: float) -> str | None:
+    row = db.execute("SELECT value FROM kv WHERE ns = ? AND key = ? AND "
+                     "(expires IS NULL OR expires > ?)", (ns, key, now)).fetchone()
+    return row[0] if row else None
+
+
+def _put(db: sqlite3.Connection, ns: str, key: str, text: str, expires: float | None) -> None:
+    db.execute("INSERT OR REPLACE INTO kv (ns, key, value, expires) VALUES (?, ?, ?, ?)",
+               (ns, key, text, expires))
