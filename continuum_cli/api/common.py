@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from continuum_cli.errors import BackendUnreachable, Flavor, InvalidRequest, Overloaded, envelope
+from continuum_cli.errors import BackendUnreachable, Flavor, Overloaded, envelope
 from continuum_cli.server.types import Response, json_response
+from continuum_cli.wire.json_text import parse_json_body
+
+__all__ = ["error_response", "flavor_of", "for_flavor", "parse_json_body"]
 
 
 def flavor_of(path: str) -> Flavor:
@@ -14,24 +14,6 @@ def flavor_of(path: str) -> Flavor:
     if path.startswith("/anthropic") or path.startswith("/v1/messages"):
         return "anthropic"
     return "openai"
-
-
-def parse_json_body(body: bytes) -> dict[str, Any]:
-    """Parse a JSON object body; a 400 says where parsing failed."""
-    if not body.strip():
-        raise InvalidRequest("request body is empty; expected a JSON object")
-    try:
-        data = json.loads(body)
-    except UnicodeDecodeError:
-        raise InvalidRequest("request body is not valid UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno} "
-            f"(char {exc.pos})"
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"request body must be a JSON object, not {type(data).__name__}")
-    return data
 
 
 def for_flavor(exc: BaseException, flavor: Flavor) -> BaseException:

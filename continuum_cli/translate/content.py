@@ -148,7 +148,7 @@ def _document_body(source: Block, where: str) -> str:
     if kind == "text":
         return as_string(source.get("data"), f"{where}.data")
     if kind == "content":
-        return plain_text(source.get("content"), sep="\n", where=f"{where}.content")
+        return nested_text(source.get("content"), f"{where}.content")
     if media == "application/pdf" or kind == "url":
         raise InvalidRequest(PDF_UNSUPPORTED)
     if kind == "base64" and media.startswith("text/"):
@@ -157,6 +157,34 @@ def _document_body(source: Block, where: str) -> str:
         raise InvalidRequest(FILE_UNSUPPORTED)
     media = media or "no media type"
     raise InvalidRequest(f"{where}: unsupported document source {kind!r} ({media})")
+
+
+# blocks that hold content of their own: one level of them is read, never a nest (Anthropic
+# allows only text and image blocks inside a document's or a search result's content)
+_CONTAINERS = frozenset({"document", "search_result", "tool_result"})
+
+
+def nested_text(content: Any, where: str) -> str:
+    """The text of a document's (`source.type: content`) or a search result's content: a
+    string, or its text blocks joined by newlines. Images there are not text; a document,
+    search result or tool result nested inside is a 400, which also keeps a hostile nesting
+    from recursing through this module."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for i, block in enumerate(content_blocks(content, where)):
+        kind = block_type(block, f"{where}.{i}")
+        if kind in _CONTAINERS:
+            raise InvalidRequest(f"{where}.{i}: a {kind} block cannot be nested here; use "
+                                 "text and image blocks")
+        text = block.get("text")
+        if kind == "image":
+            image_part(block, f"{where}.{i}")  # checked, as everywhere; not text
+        elif kind == "text":
+            texts.append(as_string(text, f"{where}.{i}.text"))
+        elif isinstance(text, str) and kind not in ("thinking", "redacted_thinking"):
+            texts.append(text)  # unknown block types are tolerated (item 1)
+    return "\n".join(t for t in texts if not is_blank(t))
 
 
 def _decode_text(data: str, where: str) -> str:
@@ -168,7 +196,7 @@ def _decode_text(data: str, where: str) -> str:
 
 def _search_result_text(block: Block, where: str) -> str:
     lines = [str(block.get("title") or ""), f"Source: {block.get('source', '')}"]
-    lines.append(plain_text(block.get("content"), sep="\n", where=f"{where}.content"))
+    lines.append(nested_text(block.get("content"), f"{where}.content"))
     return "\n".join(x for x in lines if x)
 
 

@@ -30,6 +30,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from continuum_cli.wire.json_text import MAX_DEPTH
+from continuum_cli.wire.json_text import loads as bounded_loads
+
 # Arguments that cannot be read as a JSON object are handed over under this key rather than
 # dropped (item 34).
 INVALID_ARGUMENTS_KEY = "_unparsed_arguments"
@@ -62,8 +65,9 @@ _NUMBER_ENDS = frozenset({"0", "int", "frac", "exp"})
 
 
 def loads(text: str) -> Any:
-    """`json.loads` that refuses NaN and Infinity, which JavaScript's JSON.parse rejects."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """`json.loads` that refuses NaN and Infinity, which JavaScript's JSON.parse rejects, and
+    text nested deeper than the limit of `wire.json_text`."""
+    return bounded_loads(text, parse_constant=_reject_constant)
 
 
 def _reject_constant(name: str) -> Any:
@@ -200,6 +204,8 @@ class JsonPrefix:
         return c == "{" and self._open(c)
 
     def _open(self, bracket: str) -> bool:
+        if len(self._stack) >= MAX_DEPTH:
+            return False  # deeper than any parser downstream is asked to take (json_text)
         self._stack.append(bracket)
         self._state = "first_key" if bracket == "{" else "first_item"
         return True

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
-
 from continuum_cli.errors import InvalidRequest
 from continuum_cli.translate.builtin_tools import builtin_function
 from continuum_cli.translate.content import Block, document_text
 from continuum_cli.translate.request import system_prompt
-from continuum_cli.wire.anthropic import MessagesRequest, ToolDef
+from continuum_cli.wire.anthropic import MessagesRequest, ToolDef, walk_blocks
 
 CHARS_PER_TOKEN = 3.5
 IMAGE_TOKENS = 1600
@@ -42,14 +40,15 @@ def render_for_count(req: MessagesRequest) -> str:
     parts = [system_prompt(req)]
     parts += [_render_tool(t) for t in req.tools or []]
     for msg in req.messages:
-        body = "\n".join(filter(None, (_render_block(b) for b in msg.blocks())))
+        body = "\n".join(filter(None, (_render_block(b) for b in walk_blocks(msg.blocks()))))
         parts.append(f"{msg.role}: {body}")
     return "\n\n".join(p for p in parts if p)
 
 
 def image_tokens(req: MessagesRequest) -> int:
     """Tokens for the images (and non-text documents) a request carries."""
-    return IMAGE_TOKENS * sum(_image_count(b) for m in req.messages for b in m.blocks())
+    return IMAGE_TOKENS * sum(_image_count(b) for m in req.messages
+                              for b in walk_blocks(m.blocks()))
 
 
 def estimate_tokens(req: MessagesRequest) -> int:
@@ -72,12 +71,15 @@ def _render_tool(tool: ToolDef) -> str:
 
 
 def _render_block(block: Block) -> str:
+    """One block's text; the blocks of a tool_result's content list come separately, from
+    `walk_blocks` (no recursion: nesting is the client's to choose)."""
     kind = block.get("type")
     if kind == "tool_use" or kind == "server_tool_use":
         arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
         return f"{block.get('name', '')} {arguments}"
     if kind == "tool_result":
-        return _render_content(block.get("content"))
+        content = block.get("content")
+        return content if isinstance(content, str) else ""
     if kind == "thinking":
         return str(block.get("thinking") or "")
     if kind == "document":
@@ -86,16 +88,6 @@ def _render_block(block: Block) -> str:
         return json.dumps(block.get("content"), ensure_ascii=False)
     text = block.get("text")
     return text if isinstance(text, str) else ""
-
-
-def _render_content(content: Any) -> str:
-    # counting is best effort: a malformed block is the translator's 400 to report
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return ""
-    blocks = [b for b in content if isinstance(b, dict)]
-    return "\n".join(filter(None, (_render_block(b) for b in blocks)))
 
 
 def _document_or_empty(block: Block) -> str:
@@ -117,6 +109,4 @@ def _image_count(block: Block) -> int:
         return 1
     if kind == "document":
         return 1 if _unreadable(block) else 0
-    if kind == "tool_result" and isinstance(block.get("content"), list):
-        return sum(_image_count(b) for b in block["content"] if isinstance(b, dict))
     return 0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from continuum_cli.backends.profiles import profile_for
+from continuum_cli.wire.json_text import loads as bounded_loads
 
 if TYPE_CHECKING:
     from continuum_cli.config.models import Backend
@@ -79,7 +80,7 @@ def _tagged(text: str) -> tuple[str, list[TextToolCall]]:
 
 def _json_value(text: str) -> Any:
     try:
-        return json.loads(text)
+        return bounded_loads(text)
     except ValueError:
         return None
 

@@ -22,6 +22,7 @@ from continuum_cli.errors import ApiError, Overloaded, UpstreamUnavailable
 from continuum_cli.upstream.errors import map_httpx_errors, map_status
 from continuum_cli.upstream.sse_decode import SSEDecoder
 from continuum_cli.upstream.transport import Http1Transport, NoCookies
+from continuum_cli.wire.json_text import loads as bounded_loads
 
 log = logging.getLogger("continuum.upstream")
 _FINISH_BODY_SECONDS = 0.05
@@ -346,7 +347,7 @@ def completion_or_error(backend: Backend, data: dict[str, Any]) -> dict[str, Any
 
 def _parse_json(backend: Backend, content: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(content)
+        data = bounded_loads(content)
     except ValueError:
         raise UpstreamUnavailable(f"backend {backend.name} answered with invalid JSON") from None
     if not isinstance(data, dict):
@@ -370,8 +371,8 @@ def _parse_chunk(backend: Backend, data: str) -> dict[str, Any] | None:
         elif not data.strip():
             return None
         else:
-            chunk = json.loads(data)
-    except ValueError:
+            chunk = bounded_loads(data)
+    except (ValueError, RecursionError):  # RecursionError: `[[[…` past the parser's depth
         raise UpstreamUnavailable(
             f"backend {backend.name} sent a malformed stream event: {data[:200]!r}"
         ) from None

@@ -33,6 +33,7 @@ from continuum_cli.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from continuum_cli.wire.json_text import loads as bounded_loads
 
 _NUMBERS = re.compile(r"\d+")
 _QUEUE_FULL = re.compile(r"queue (is )?full|no (available )?capacity|server busy|overloaded",
@@ -64,7 +65,7 @@ def _reason(exc: Exception) -> str:
 def upstream_message(text: str) -> str:
     """The human message inside an upstream error body (OpenAI, llama.cpp, vLLM, FastAPI)."""
     try:
-        data: Any = json.loads(text)
+        data: Any = bounded_loads(text)
     except ValueError:
         return text.strip()[:500]
     if isinstance(data, dict):
@@ -116,7 +117,7 @@ def missing_capability(backend: Backend, lacking: CapabilityError, message: str
 def _overflow_from_fields(text: str) -> PromptTooLong | None:
     """llama.cpp names the counts: `{"error": {..., "n_prompt_tokens": N, "n_ctx": M}}`."""
     try:
-        error = json.loads(text).get("error")
+        error = bounded_loads(text).get("error")
     except (ValueError, AttributeError):
         return None
     if isinstance(error, dict) and isinstance(error.get("n_prompt_tokens"), int) \

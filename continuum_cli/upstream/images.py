@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from continuum_cli.errors import InvalidRequest
-from continuum_cli.wire.anthropic import MessagesRequest
+from continuum_cli.wire.anthropic import MessagesRequest, walk_blocks
 
 MAX_IMAGE_BYTES = 20 * 2**20
 _TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
@@ -26,19 +26,11 @@ def url_images(req: MessagesRequest) -> Iterator[dict[str, Any]]:
     """Every image block with a URL source, in messages and in tool results."""
     for message in req.messages:
         if isinstance(message.content, list):
-            yield from _in_blocks(message.content)
-
-
-def _in_blocks(blocks: list[Any]) -> Iterator[dict[str, Any]]:
-    for block in blocks:
-        if not isinstance(block, dict):
-            continue
-        source = block.get("source")
-        if block.get("type") == "image" and isinstance(source, dict) \
-                and source.get("type") == "url":
-            yield block
-        if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-            yield from _in_blocks(block["content"])
+            for block in walk_blocks(message.content):
+                source = block.get("source")
+                if block.get("type") == "image" and isinstance(source, dict) \
+                        and source.get("type") == "url":
+                    yield block
 
 
 async def inline_image_urls(http: httpx.AsyncClient, req: MessagesRequest,

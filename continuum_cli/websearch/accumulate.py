@@ -7,8 +7,9 @@ official SDKs' stream accumulators do with each delta type (§1.5).
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from continuum_cli.wire.json_text import loads as bounded_loads
 
 Event = tuple[str, dict[str, Any]]
 
@@ -63,7 +64,7 @@ class MessageAccumulator:
 
 def _object(raw: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw) if raw.strip() else {}
+        value = bounded_loads(raw) if raw.strip() else {}
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from continuum_cli.translate.server_blocks import render_server_result
+from continuum_cli.wire.json_text import loads as bounded_loads
 
 if TYPE_CHECKING:
     from continuum_cli.websearch.providers.base import SearchResult
@@ -75,7 +76,7 @@ def decode_encrypted_content(value: object) -> dict[str, Any] | None:
     data = value[len(ENCRYPTED_PREFIX):]
     try:
         raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-        payload = json.loads(raw)
+        payload = bounded_loads(raw)
     except (binascii.Error, ValueError):
         return None
     return payload if isinstance(payload, dict) else None

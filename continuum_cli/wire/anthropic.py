@@ -9,12 +9,13 @@ work without are checked, and a failure is an `InvalidRequest` (400) naming the 
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from continuum_cli.errors import InvalidRequest
+from continuum_cli.wire.json_text import parse_json_body
 
 Block = dict[str, Any]
 CLIENT_TOOL_KINDS = ("bash", "text_editor", "computer", "memory")
@@ -98,6 +99,24 @@ class MessagesRequest(_Lenient):
         return [t for t in self.tools or [] if t.is_server_tool]
 
 
+def walk_blocks(blocks: list[Any]) -> Iterator[Block]:
+    """Every block object of `blocks` in document order, with the blocks inside each
+    `tool_result`'s content list right after it, however deep they nest -- without
+    recursion, so a hostile nesting cannot exhaust the stack."""
+    stack = [iter(blocks)]
+    while stack:
+        for block in stack[-1]:
+            if not isinstance(block, dict):
+                continue
+            yield block
+            inner = block.get("content") if block.get("type") == "tool_result" else None
+            if isinstance(inner, list):
+                stack.append(iter(inner))
+                break
+        else:
+            stack.pop()
+
+
 def parse_messages_request(
     body: bytes | str | dict[str, Any], *, require_max_tokens: bool = True
 ) -> MessagesRequest:
@@ -112,15 +131,7 @@ def parse_messages_request(
 
 
 def _load_json(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(body, dict):
-        return body
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    return data
+    return body if isinstance(body, dict) else parse_json_body(body)
 
 
 def _check_required(req: MessagesRequest, require_max_tokens: bool) -> None:

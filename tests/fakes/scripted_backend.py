@@ -76,6 +76,7 @@ class Raw:
 
     content_type: str
     body: bytes
+    status: int = 200
 
 
 Reply = Text | ToolCalls | Chunks | Completion | Error | Raw
@@ -284,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(500, {"error": {"message": "scripted reply does not fit a JSON request"}})
 
     def _raw(self, reply: Raw) -> None:
-        self.send_response(200)
+        self.send_response(reply.status)
         self.send_header("content-type", reply.content_type)
         self.send_header("content-length", str(len(reply.body)))
         self.end_headers()
