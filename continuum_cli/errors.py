@@ -19,18 +19,20 @@
         ├── UpstreamUnavailable        502 api_error (backend failed / broke the protocol)
         │   └── BackendUnreachable         502 api_error (connection refused; 529 under /anthropic)
         ├── UpstreamTimeout            504 timeout_error
-        └── Overloaded                 529 overloaded_error (Claude Code retries these)
+        ├── Overloaded                 529 overloaded_error (Claude Code retries these)
+        └── OAuthError                 an OAuth endpoint's answer (`error` code, RFC 6749 §5.2)
 
 Status and error types follow https://docs.claude.com/en/api/errors. `envelope()` is the only
 producer of the Anthropic `{"type":"error","error":{...}}` body and of the OpenAI
-`{"error":{...}}` body; the server's 500 fallback and in-stream `event: error` both call it.
+`{"error":{...}}` body (and of the OAuth `{"error","error_description"}` body of the gateway's
+sign-in endpoints); the server's 500 fallback and in-stream `event: error` both call it.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-Flavor = Literal["anthropic", "openai"]
+Flavor = Literal["anthropic", "openai", "oauth"]
 
 
 class ContinuumError(Exception):
@@ -223,6 +225,29 @@ class Overloaded(ApiError):
     openai_type = "server_error"
 
 
+class OAuthError(ApiError):
+    """An OAuth 2.0 error answer (RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1): `code` is
+    the `error` member (`authorization_pending`, `invalid_grant`, ...)."""
+
+    status = 400
+    error_type = "invalid_request_error"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, code: str, description: str, *, status: int = 400,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(description, status=status, headers=headers)
+        self.code = code
+
+
+_OAUTH_CODES = {401: "invalid_client", 413: "invalid_request", 429: "slow_down"}
+
+
+def _oauth_body(exc: ApiError) -> dict[str, Any]:
+    code = getattr(exc, "code", None) or _OAUTH_CODES.get(
+        exc.status, "invalid_request" if exc.status < 500 else "server_error")
+    return {"error": code, "error_description": exc.message}
+
+
 def envelope(exc: BaseException, flavor: Flavor = "anthropic") -> tuple[int, dict[str, Any]]:
     """Return `(status, body)` for any exception, in the protocol of the route that failed.
 
@@ -230,7 +255,9 @@ def envelope(exc: BaseException, flavor: Flavor = "anthropic") -> tuple[int, dic
     """
     if not isinstance(exc, ApiError):
         exc = InternalError("internal error in continuum; see the router log")
-    if flavor == "openai":
+    if flavor == "oauth":
+        body = _oauth_body(exc)
+    elif flavor == "openai":
         body = {"error": {"message": exc.message, "type": exc.openai_type, "code": exc.status}}
     else:
         body = {"type": "error", "error": {"type": exc.error_type, "message": exc.message}}

@@ -32,6 +32,14 @@ def _limits(settings: Settings) -> Limits:
                   header_timeout=s.header_timeout, keepalive_timeout=s.keepalive_timeout)
 
 
+def _tls(settings: Settings) -> Any:
+    if settings.server.tls is None:
+        return None
+    from continuum_cli.tls import server_context
+
+    return server_context(settings.server.tls.cert, settings.server.tls.key)
+
+
 def _make_search(settings: Settings, http: httpx.AsyncClient) -> Any:
     if not settings.web_search.enabled:
         return None
@@ -57,7 +65,7 @@ class Service:
         )
         self.server = Server(ContinuumApp(self.state), settings.server.host,
                              settings.server.port, _limits(settings),
-                             settings.server.shutdown_grace)
+                             settings.server.shutdown_grace, _tls(settings))
         self.embedded: list[Any] = []
         self._background: list[asyncio.Task[None]] = []
 
@@ -66,7 +74,8 @@ class Service:
         host = self.server.host
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.server.port}"
+        scheme = "https" if self.server.tls is not None else "http"
+        return f"{scheme}://{host}:{self.server.port}"
 
     async def start(self, sock: socket.socket | None = None) -> None:
         await self.state.store.open()

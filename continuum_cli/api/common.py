@@ -9,8 +9,14 @@ from continuum_cli.wire.json_text import parse_json_body
 __all__ = ["error_response", "flavor_of", "for_flavor", "parse_json_body"]
 
 
+_OAUTH_PATHS = ("/anthropic/oauth/", "/anthropic/.well-known/", "/.well-known/")
+
+
 def flavor_of(path: str) -> Flavor:
-    """Anthropic envelope under /anthropic and for the root Messages routes, else OpenAI."""
+    """OAuth errors on the gateway's sign-in endpoints; Anthropic envelope under /anthropic
+    and for the root Messages routes; else OpenAI."""
+    if path.startswith(_OAUTH_PATHS):
+        return "oauth"
     if path.startswith("/anthropic") or path.startswith("/v1/messages"):
         return "anthropic"
     return "openai"

@@ -14,15 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 BackendType = Literal["vllm", "ollama", "llamacpp", "lmstudio", "mlxcel", "generic", "embedded"]
 ProviderName = Literal["serper", "brave", "exa"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
 _UNIT_BYTES = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9,
                "gib": 2**30}
 
 
 def parse_duration(value: object) -> float:
-    """`10`, `10s`, `1.5m`, `250ms` -> seconds."""
+    """`10`, `10s`, `1.5m`, `250ms`, `30d` -> seconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 10s")
     if isinstance(value, (int, float)):
@@ -49,8 +49,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TlsSettings(_Strict):
+    """`server.tls`: serve HTTPS with this PEM certificate (chain) and private key."""
+    cert: str
+    key: str
+
+
 class ServerSettings(_Strict):
     bind_address: str = "127.0.0.1:8000"
+    tls: TlsSettings | None = None
     max_header_bytes: int = 64 * 1024
     max_body_bytes: int = 64 * 2**20
     header_timeout: float = 30.0
@@ -222,6 +229,54 @@ class StateSettings(_Strict):
         return v or None
 
 
+class GatewayModel(_Strict):
+    """One entry of the gateway's `/v1/models` list: an Anthropic-style id that
+    `model_aliases` maps to a served model, and the name Claude Code's picker shows."""
+    id: str
+    display_name: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _anthropic_style(cls, v: str) -> str:
+        # the client's model-family logic keys on claude-{family}-{major}-{minor}
+        # (gateway protocol, "Models")
+        if not re.fullmatch(r"claude-[a-z0-9.-]+", v):
+            raise ValueError(f"{v!r} is not an Anthropic-style model id (e.g. claude-sonnet-4-5)")
+        return v
+
+
+class GatewaySettings(_Strict):
+    """The Claude Code gateway protocol (`/login`, managed settings, model discovery)."""
+    enabled: bool = False
+    token_ttl: float = 8 * 3600.0
+    refresh_ttl: float = 30 * 86400.0
+    device_code_ttl: float = 600.0
+    poll_interval: float = 5.0
+    login_notice: str | None = Field(default=None, max_length=500)
+    managed_settings: dict[str, Any] | None = None
+    models: tuple[GatewayModel, ...] = ()
+    otlp_forward: str | None = None
+    # the base URL people use (e.g. https://gw.example.com/anthropic) when a proxy in front
+    # does not pass Host / X-Forwarded-Host; default: taken from each request
+    public_url: str | None = None
+
+    @field_validator("token_ttl", "refresh_ttl", "device_code_ttl", "poll_interval",
+                     mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        seconds = parse_duration(v)
+        if seconds < 1:
+            raise ValueError("must be at least 1s")
+        return seconds
+
+    @field_validator("otlp_forward", "public_url")
+    @classmethod
+    def _collector(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL (e.g. http://collector:4318)")
+        return v
+
+
 class LoggingSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["rich", "json"] = "rich"
@@ -238,6 +293,7 @@ class Settings(_Strict):
     web_search: WebSearchSettings = WebSearchSettings()
     model_aliases: dict[str, str] = {}
     api_keys: ApiKeysSettings = ApiKeysSettings()
+    gateway: GatewaySettings = GatewaySettings()
     logging: LoggingSettings = LoggingSettings()
     state: StateSettings = StateSettings()
 
@@ -247,4 +303,12 @@ class Settings(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"backend names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _gateway_needs_keys(self) -> Settings:
+        # a person signs in with their key: the token carries that key's name and limits
+        if self.gateway.enabled and self.api_keys.mode != "blocking":
+            raise ValueError("gateway.enabled needs api_keys.mode: blocking (people sign in "
+                             "with their continuum key)")
         return self

@@ -75,6 +75,7 @@ class HTTPConnection:
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
         peer = writer.get_extra_info("peername")
         self.client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
+        self.scheme = "https" if writer.get_extra_info("sslcontext") is not None else "http"
         self.busy = False
         self.closing = False
         self._eof = False
@@ -190,7 +191,7 @@ class HTTPConnection:
             await self._send(h11.InformationalResponse(status_code=100, headers=[]))
         body = await self._collect_body(path)
         return Request(head.method.decode("ascii"), target, path, query, headers, body,
-                       self.client)
+                       self.client, self.scheme)
 
     def _check_header_size(self, head: h11.Request) -> None:
         # h11 bounds only an *incomplete* head; one that arrives whole in a single read is

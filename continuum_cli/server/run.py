@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 
 from continuum_cli.server.http import App, HTTPConnection, Limits
@@ -21,8 +22,9 @@ log = logging.getLogger("continuum.server")
 
 class Server:
     def __init__(self, app: App, host: str, port: int, limits: Limits,
-                 shutdown_grace: float = 10.0) -> None:
+                 shutdown_grace: float = 10.0, tls: ssl.SSLContext | None = None) -> None:
         self.app = app
+        self.tls = tls  # set: HTTPS on the same h11 connection code (asyncio does the TLS)
         self.host = host
         self.port = port
         self.limits = limits
@@ -34,11 +36,12 @@ class Server:
     async def start(self, sock: socket.socket | None = None) -> None:
         if sock is not None:
             self._server = await asyncio.start_server(self._accept, sock=sock,
-                                                      limit=self.limits.max_header_bytes)
+                                                      limit=self.limits.max_header_bytes,
+                                                      ssl=self.tls)
         else:
             self._server = await asyncio.start_server(
                 self._accept, self.host, self.port, reuse_address=True,
-                limit=self.limits.max_header_bytes,
+                limit=self.limits.max_header_bytes, ssl=self.tls,
             )
         bound = self._server.sockets[0].getsockname()
         self.port = bound[1]

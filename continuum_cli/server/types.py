@@ -19,6 +19,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
     body: bytes
     client: str = ""
+    scheme: str = "http"  # "https" on a TLS listener (server.tls)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
