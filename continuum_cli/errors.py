@@ -233,9 +233,9 @@ class OAuthError(ApiError):
     error_type = "invalid_request_error"
     openai_type = "invalid_request_error"
 
-    def __init__(self, code: str, description: str, *, status: int = 400,
+    def __init__(self, code: str, description: str = "", *, status: int = 400,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(description, status=status, headers=headers)
+        super().__init__(description or code, status=status, headers=headers)
         self.code = code
 
 

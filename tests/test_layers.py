@@ -16,7 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "continuum_cli"
 FORBIDDEN = {"asyncio", "httpx", "h11", "typer", "rich"}
 PURE = sorted(
     [*PACKAGE.glob("translate/*.py"), *PACKAGE.glob("wire/*.py"),
-     PACKAGE / "routing.py", PACKAGE / "auth.py"]
+     PACKAGE / "routing.py", PACKAGE / "auth.py",
+     *(PACKAGE / "gateway" / f"{name}.py"
+       for name in ("codes", "checksum", "device", "csrf", "page", "urls"))]
 )
 
 

@@ -11,6 +11,8 @@ from continuum_cli.api import count_tokens, messages, meta, openai_passthrough
 from continuum_cli.api.common import error_response, flavor_of
 from continuum_cli.api.state import AppState
 from continuum_cli.errors import ApiError, MethodNotAllowed, NotFound, Overloaded, envelope
+from continuum_cli.gateway import bearer as gateway_bearer
+from continuum_cli.gateway import routes as gateway_routes
 from continuum_cli.server.types import Request, Response, StreamingResponse
 from continuum_cli.translate.sse_encode import encode_event
 
@@ -52,7 +54,8 @@ class ContinuumApp:
 
     async def handle(self, request: Request) -> Response | StreamingResponse:
         path = normalize_path(request.path)
-        methods = ROUTES.get(path)
+        gateway = self.state.settings.gateway.enabled
+        methods = (gateway and gateway_routes.ROUTES.get(path)) or ROUTES.get(path)
         if methods is None:
             raise NotFound(f"no route for {request.method} {request.path}; the Anthropic API "
                            "is under /anthropic/v1/messages, the OpenAI API under /v1")
@@ -61,13 +64,24 @@ class ContinuumApp:
             raise MethodNotAllowed(f"{request.method} is not allowed on {path}; use "
                                    f"{', '.join(sorted(methods))}",
                                    headers={"allow": ", ".join(sorted(methods))})
-        if path not in PUBLIC:
-            auth.authenticate(request.headers, self.state.settings.api_keys, self.state.api_keys)
+        if path not in PUBLIC and not (gateway and path in gateway_routes.PUBLIC):
+            await self._authenticate(request)
         try:
             return await handler(self.state, request)
         except ApiError as exc:
             _log_failure(request, exc)
             raise
+
+    async def _authenticate(self, request: Request) -> str:
+        """The caller's key name; a gateway bearer token resolves to the key it was issued
+        for, anything else goes through `api_keys`."""
+        token = gateway_bearer.gateway_token(request.headers) if self.state.gateway else None
+        if token is not None:
+            key = await gateway_bearer.authenticate(self.state.gateway, token,
+                                                    self.state.api_keys)
+            return key.name
+        return auth.authenticate(request.headers, self.state.settings.api_keys,
+                                 self.state.api_keys)
 
     def error_response(self, exc: BaseException, path: str) -> Response:
         return error_response(exc, normalize_path(path))

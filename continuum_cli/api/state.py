@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,16 @@ class AppState:
     context_windows: dict[str, int] = field(default_factory=dict)
     load_seconds: dict[str, float] = field(default_factory=dict)  # embedded backends
     _last_discovery: float = 0.0
+
+    @functools.cached_property
+    def gateway(self) -> Any:
+        """The gateway's sign-in records (`gateway.store.GatewayStore`) when
+        `gateway.enabled`, else None; built from this state's store and settings."""
+        if not self.settings.gateway.enabled:
+            return None
+        from continuum_cli.gateway.store import GatewayStore
+
+        return GatewayStore(self.store, self.settings.gateway)
 
     async def discover(self, timeout: float = 3.0) -> None:
         """Ask every backend for its models (GET /v1/models), concurrently."""

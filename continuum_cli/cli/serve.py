@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,12 +32,17 @@ def serve(
         "--log-level", envvar="CONTINUUM_LOG_LEVEL", help="debug|info|warning|error")] = None,
     log_format: Annotated[str | None, typer.Option(
         "--log-format", envvar="CONTINUUM_LOG_FORMAT", help="rich|json")] = None,
+    tls_self_signed: Annotated[bool, typer.Option(
+        "--tls-self-signed", help="Serve HTTPS with a self-signed certificate kept in the "
+        "user data dir (made once); prints its SHA-256 fingerprint.")] = False,
 ) -> None:
     """Start the router (Anthropic API under /anthropic, OpenAI API under /v1)."""
     with guarded():
         loaded = load_config(config)
         settings = _override(loaded.settings, bind, log_level, log_format)
         setup_logging(settings.logging.level, settings.logging.format)
+        if tls_self_signed:
+            settings = _self_signed(settings)
         if loaded.path is None:
             settings = asyncio.run(_without_config(settings))
         else:
@@ -98,9 +104,51 @@ def _embedded_default() -> tuple[Backend, ...]:
                     max_output_tokens=1024),)
 
 
+def _self_signed(settings: Settings) -> Settings:
+    from platformdirs import user_data_dir
+
+    from continuum_cli.config.models import TlsSettings
+    from continuum_cli.tls import default_names, self_signed
+
+    folder = Path(user_data_dir("continuum")) / "tls"
+    cert, key, created = self_signed(folder, default_names(settings.server.host))
+    log.info("%s self-signed certificate %s", "made" if created else "using", cert)
+    server = settings.server.model_copy(update={"tls": TlsSettings(cert=str(cert),
+                                                                   key=str(key))})
+    return settings.model_copy(update={"server": server})
+
+
+def _tls_announce(settings: Settings) -> None:
+    """The fingerprint people compare with what Claude Code shows on first connect; and a
+    warning when the gateway would hand out tokens over plain http to other machines."""
+    if settings.server.tls is not None:
+        from continuum_cli.tls import colon_fingerprint, fingerprint
+
+        digest = fingerprint(settings.server.tls.cert)
+        log.info("TLS certificate SHA-256 fingerprint: %s", digest)
+        log.info("  (as browsers show it: %s)", colon_fingerprint(digest))
+    elif settings.gateway.enabled and not _loopback(settings.server.host):
+        log.warning("gateway enabled on plain http at %s, which is not a loopback address: "
+                    "Claude Code refuses http except on loopback, and tokens would cross the "
+                    "network in clear text; set server.tls or use --tls-self-signed",
+                    settings.server.bind_address)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _run(settings: Settings) -> None:
     from continuum_cli.service import Service, run_service
 
+    _tls_announce(settings)
     service = Service(settings, progress=lambda msg: log.info("%s", msg))
     try:
         asyncio.run(run_service(service, _announce))
@@ -124,6 +172,9 @@ def _announce(service: object) -> None:
            else "anything")
     log.info("Claude Code: export ANTHROPIC_BASE_URL=%s/anthropic ANTHROPIC_API_KEY=%s "
              "CLAUDE_CODE_ATTRIBUTION_HEADER=0  (or run `continuum claude`)", url, key)
+    if settings.gateway.enabled:
+        log.info("Claude Code gateway: sign in with /login at %s/anthropic (or run "
+                 "`continuum claude --gateway`)", url)
 
 
 __all__ = ["register", "serve", "ServerSettings"]
