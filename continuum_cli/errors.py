@@ -95,6 +95,12 @@ class ApiError(ContinuumError):
     # False: tell Claude Code not to retry (`x-should-retry: false`, REPORT.md §8); it would
     # otherwise retry a 401 ten times with backoff, minutes of a stalled session
     should_retry: bool | None = None
+    # set by upstream/errors.py on errors a backend caused, for the fleet (failover, passive
+    # ejection): the backend's HTTP status, or how the exchange failed ("connect", "timeout",
+    # "reset"), and the name of the transport exception ("ConnectError")
+    upstream_status: int | None = None
+    upstream_failure: str | None = None
+    upstream_cause: str | None = None
 
     def __init__(
         self,

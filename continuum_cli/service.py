@@ -81,12 +81,15 @@ class Service:
         await self.state.store.open()
         log.info("state store: %s", self.state.store.description)
         self._start_embedded()
-        await self.state.discover()
+        # every backend is checked once before the first request (and then every
+        # `health_check.interval`), concurrently with model discovery
+        await asyncio.gather(self.state.discover(), self.state.checker.start(self.settings))
         await self.server.start(sock)
 
     def _start_embedded(self) -> None:
         for backend in self.settings.backends:
             if backend.type == "embedded":
+                self.state.checker.starting.add(backend.name)
                 self._background.append(asyncio.ensure_future(self._run_embedded(backend)))
 
     async def _run_embedded(self, backend: Any) -> None:
@@ -95,21 +98,25 @@ class Service:
         server = EmbeddedServer(backend, cache_dir=self.cache_dir or default_cache_dir(),
                                 progress=self.progress)
         self.embedded.append(server)
-        self.state.backend_status[backend.name] = "loading"
+        checker = self.state.checker
+        checker.starting.add(backend.name)
         try:
             base_url = await server.start()
         except Exception as exc:
-            self.state.backend_status[backend.name] = "failed"
+            checker.starting.discard(backend.name)
+            self.state.fleet.record_check(backend.name, "down", f"failed to start: {exc}")
             log.error("embedded backend %s failed to start: %s", backend.name, exc)
             return
         self.state.upstream.set_base_url(backend.name, base_url)
-        self.state.backend_status[backend.name] = "ready"
+        checker.starting.discard(backend.name)
+        await checker.check(backend)
         if server.load_seconds is not None:
             self.state.load_seconds[backend.name] = round(server.load_seconds, 2)
         await self.state.discover()
 
     async def stop(self) -> None:
         await self.server.shutdown()
+        await self.state.checker.stop()
         for task in self._background:
             task.cancel()
         for server in self.embedded:

@@ -26,6 +26,7 @@ async def count_tokens(state: AppState, request: Request) -> Response:
         route = await state.route(req.model)
     except ModelNotFound:
         return json_response(200, {"input_tokens": estimate})
+    route = route.on(state.pick(route))  # a ready backend's tokenizer
     text = render_for_count(req)
     key = (route.backend.name, int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8)
                                               .digest(), "big"))

@@ -19,6 +19,8 @@ from continuum_cli.api.state import AppState
 from continuum_cli.api.streaming import PING, batches_with_keepalive
 from continuum_cli.backends.profiles import profile_for
 from continuum_cli.errors import PromptTooLong, envelope
+from continuum_cli.fleet import Ticket
+from continuum_cli.fleet.failover import watched
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
 from continuum_cli.translate.ids import new_message_id
@@ -43,24 +45,35 @@ T = TypeVar("T")
 async def create_message(state: AppState, request: Request) -> Response | StreamingResponse:
     req = parse_messages_request(request.body)
     route = await state.route(req.model)
-    log_route(route, request)
     _warn_unsupported_server_tools(req)
     message_id = new_message_id()
     if emulation.wants_emulation(req):
+        log_route(route, request)
         return await emulation.handle(state, req, route, requested_model=req.model,
                                       message_id=message_id, stream=req.stream)
+    estimate = estimate_tokens(req)
+
+    async def attempt(route: Route, ticket: Ticket) -> Response | StreamingResponse:
+        log_route(route, request)
+        return await _answer(state, req, route, ticket, message_id, request.path, estimate)
+
+    return await state.send(route, attempt)
+
+
+async def _answer(state: AppState, req: MessagesRequest, route: Route, ticket: Ticket,
+                  message_id: str, path: str, estimate: int) -> Response | StreamingResponse:
+    """One attempt on one backend (the fleet may try the next one if this one fails)."""
     profile = profile_for(route.backend.type)
     if profile.inline_image_urls:
         await inline_image_urls(state.http, req)
-    estimate = estimate_tokens(req)
     translated = to_openai_request(req, upstream_model=route.upstream_model,
                                    profile=profile,
                                    snippet_of=snippet_of,
                                    max_tokens_cap=state.max_tokens_cap(route.backend, estimate))
     tags = {"backend": route.backend.name, "model": route.upstream_model}
     if req.stream:
-        return await _stream(state, req, route, translated, message_id, tags, request.path,
-                             estimate)
+        return await _stream(state, req, route, translated, message_id, tags, path,
+                             estimate, ticket)
     completion = await _fit_max_tokens(
         translated, lambda body: state.upstream.chat(route.backend, body))
     message = to_anthropic_message(completion, model=req.model, message_id=message_id,
@@ -86,7 +99,7 @@ def _warn_unsupported_server_tools(req: MessagesRequest) -> None:
 
 async def _stream(state: AppState, req: MessagesRequest, route: Route,
                   translated: OpenAIRequest, message_id: str, tags: dict[str, str],
-                  path: str, estimate: int) -> StreamingResponse:
+                  path: str, estimate: int, ticket: Ticket) -> StreamingResponse:
     stack = contextlib.AsyncExitStack()
 
     async def open_stream(body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
@@ -97,6 +110,9 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
     except BaseException:
         await stack.aclose()
         raise
+    ticket.hold()  # closed when the stream ends: in flight until then
+    stack.callback(ticket.release)
+    chunks = watched(chunks, ticket)
     # tool calls a backend writes as text (checklist item 23), when the backend opted in
     chunks = recovered_chunks(chunks, ToolTextRecovery.for_request(route.backend,
                                                                    translated.body))

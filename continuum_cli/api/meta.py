@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from continuum_cli.api.state import AppState
 from continuum_cli.errors import ApiError
-from continuum_cli.routing import backend_models
+from continuum_cli.routing import backend_models, model_backends
 from continuum_cli.server.types import Request, Response, json_response
 
 # A fixed creation time: the router cannot know when a self-hosted model was made.
 _EPOCH = "2025-01-01T00:00:00Z"
 
 
-async def _backend_health(state: AppState, backend: Any) -> dict[str, Any]:
+def _backend_entry(state: AppState, backend: Any, fleet: dict[str, Any]) -> dict[str, Any]:
     try:
-        status, detail = await state.upstream.health(backend)
-        url = _public_url(state.upstream.base_url(backend))
-    except ApiError as exc:
-        status, detail, url = state.backend_status.get(backend.name, "loading"), exc.message, None
-    state.backend_status[backend.name] = status
+        url: str | None = _public_url(state.upstream.base_url(backend))
+    except ApiError:  # an embedded backend still starting has no address yet
+        url = None
     models = sorted(set(backend.models) | set(state.discovered.get(backend.name, ())))
-    entry = {"name": backend.name, "type": backend.type, "url": url, "status": status,
-             "detail": detail, "models": models}
+    entry = {"name": backend.name, "type": backend.type, "url": url, **fleet,
+             "models": models}
     if backend.name in state.load_seconds:
         entry["load_seconds"] = state.load_seconds[backend.name]
     window = state.context_window(backend)
@@ -42,18 +39,36 @@ def _public_url(url: str) -> str:
 
 
 async def health(state: AppState, request: Request) -> Response:
-    backends = await asyncio.gather(*(_backend_health(state, b) for b in state.settings.backends))
-    statuses = {b["status"] for b in backends}
-    if not backends:
-        overall = "no_backends"
-    elif statuses == {"ready"}:
-        overall = "ok"
-    elif "ready" not in statuses and "loading" in statuses:
-        overall = "loading"
-    else:
-        overall = "degraded"
+    """Every backend with its status (ready | loading | down), requests in flight and last
+    error; `ok` while every model has a ready backend, `degraded` while one has none,
+    `loading` (503) while nothing is ready yet and something is still loading."""
+    settings = state.settings
+    await state.checker.check_all(settings)  # fresh, sharing probes already on their way
+    fleet = {entry["name"]: entry for entry in state.fleet.snapshot()}
+    backends = [_backend_entry(state, b, fleet.get(b.name, {"status": "down"}))
+                for b in settings.backends]
+    models = _model_readiness(state, fleet)
+    overall = _overall([b["status"] for b in backends], models)
     code = 503 if overall == "loading" else 200
-    return json_response(code, {"status": overall, "backends": list(backends)})
+    return json_response(code, {"status": overall, "backends": backends, "models": models})
+
+
+def _model_readiness(state: AppState, fleet: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """model -> how many of its backends are ready, of how many."""
+    table = model_backends(state.settings, state.discovered)
+    return {model: {"ready": sum(fleet.get(b.name, {}).get("status") == "ready"
+                                 for b in backends), "backends": len(backends)}
+            for model, backends in table.items()}
+
+
+def _overall(statuses: list[str], models: dict[str, dict[str, int]]) -> str:
+    if not statuses:
+        return "no_backends"
+    if "ready" not in statuses:
+        return "loading" if "loading" in statuses else "degraded"
+    if models:
+        return "ok" if all(m["ready"] for m in models.values()) else "degraded"
+    return "ok" if all(s == "ready" for s in statuses) else "degraded"
 
 
 async def hello(state: AppState, request: Request) -> Response:

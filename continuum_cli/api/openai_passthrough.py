@@ -10,10 +10,13 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from continuum_cli.api.common import parse_json_body
 from continuum_cli.api.state import AppState
 from continuum_cli.errors import ApiError, InvalidRequest, envelope
+from continuum_cli.fleet import Ticket
+from continuum_cli.fleet.failover import watched
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse
 from continuum_cli.websearch import openai_loop
@@ -27,7 +30,17 @@ async def chat_completions(state: AppState, request: Request) -> Response | Stre
     if not isinstance(model, str) or not model:
         raise InvalidRequest("`model` is required and must be a string")
     route = await state.route(model)
-    log_route(route, request)
+
+    async def attempt(route: Route, ticket: Ticket) -> Response | StreamingResponse:
+        log_route(route, request)
+        return await _forward(state, route, dict(body), ticket)
+
+    return await state.send(route, attempt)
+
+
+async def _forward(state: AppState, route: Route, body: dict[str, Any],
+                   ticket: Ticket) -> Response | StreamingResponse:
+    """One attempt on one backend: the body with its `model` and `request_defaults`."""
     tags = {"backend": route.backend.name, "model": route.upstream_model}
     body["model"] = route.upstream_model
     for key, value in route.backend.request_defaults.items():
@@ -37,14 +50,14 @@ async def chat_completions(state: AppState, request: Request) -> Response | Stre
     payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8",
                                                                                 "replace")
     if body.get("stream"):
-        return await _relay_stream(state, route, payload, tags)
+        return await _relay_stream(state, route, payload, tags, ticket)
     resp = await state.upstream.post(route.backend, "/chat/completions", payload)
     return Response(200, resp.content, resp.headers.get("content-type", "application/json"),
                     log=tags)
 
 
 async def _relay_stream(state: AppState, route: Route, payload: bytes,
-                        tags: dict[str, str]) -> StreamingResponse:
+                        tags: dict[str, str], ticket: Ticket) -> StreamingResponse:
     stack = contextlib.AsyncExitStack()
     try:
         resp = await stack.enter_async_context(
@@ -52,10 +65,12 @@ async def _relay_stream(state: AppState, route: Route, payload: bytes,
     except BaseException:
         await stack.aclose()
         raise
+    ticket.hold()  # closed when the stream ends: in flight until then
+    stack.callback(ticket.release)
 
     async def relay() -> AsyncIterator[bytes]:
         try:
-            async for raw in state.upstream.iter_raw(route.backend, resp):
+            async for raw in watched(state.upstream.iter_raw(route.backend, resp), ticket):
                 yield raw
         except ApiError as exc:  # after the 200: an OpenAI-style error event, then the end
             _, error = envelope(exc, "openai")

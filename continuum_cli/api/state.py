@@ -6,15 +6,18 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import yaml
 
 from continuum_cli.config.models import ApiKey, Backend, Settings
 from continuum_cli.errors import ApiError, ConfigError, ModelNotFound
+from continuum_cli.fleet import Fleet, Ticket, failover
+from continuum_cli.fleet.health import HealthChecker
 from continuum_cli.routing import Route, resolve
 from continuum_cli.upstream.client import UpstreamClient
 
@@ -23,6 +26,7 @@ _REDISCOVER_AFTER = 10.0
 # when the estimated prompt nearly fills the window, still ask for this many tokens and let
 # the backend judge the prompt: the estimate is not exact
 _MIN_ROOM = 256
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,11 +38,32 @@ class AppState:
     store: Any = None  # continuum_cli.state.StateStore, opened by Service.start()
     api_keys: tuple[ApiKey, ...] = ()
     discovered: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    backend_status: dict[str, str] = field(default_factory=dict)
     token_cache: dict[tuple[str, int], int] = field(default_factory=dict)
     context_windows: dict[str, int] = field(default_factory=dict)
     load_seconds: dict[str, float] = field(default_factory=dict)  # embedded backends
     _last_discovery: float = 0.0
+    fleet: Fleet = field(init=False)  # per-backend state, balancing (continuum_cli/fleet)
+    checker: HealthChecker = field(init=False)  # active health checks
+
+    def __post_init__(self) -> None:
+        self.fleet = Fleet(self.settings)
+        self.checker = HealthChecker(self.fleet, self.upstream)
+        self.fleet.checker = self.checker
+
+    async def send(self, route: Route, attempt: Callable[[Route, Ticket], Awaitable[T]]) -> T:
+        """Run `attempt` on a ready backend of `route`, failing over and falling back as
+        `routing:` says (continuum_cli/fleet/failover.py)."""
+        return await failover.send(self.fleet, route, attempt, fallback=self._fallback_route)
+
+    def _fallback_route(self, model: str) -> Route | None:
+        try:
+            return resolve(model, self.settings, self.discovered)
+        except ModelNotFound:
+            return None
+
+    def pick(self, route: Route) -> Backend:
+        """A ready backend of `route` for a one-off call (count_tokens' tokenizer)."""
+        return self.fleet.choose(route.backends) or route.backend
 
     @functools.cached_property
     def gateway(self) -> Any:
@@ -64,12 +89,10 @@ class AppState:
         try:
             models = await self.upstream.list_models(backend, timeout=timeout)
         except ApiError as exc:
-            if self.backend_status.get(backend.name) != "loading":  # an embedded model loads
-                self.backend_status[backend.name] = "down"
+            if backend.name not in self.checker.starting:  # an embedded model loads
                 log.warning("backend %s: model discovery failed: %s", backend.name,
                             exc.message)
             return None
-        self.backend_status[backend.name] = "ready"
         window = await self.upstream.context_window(backend, timeout=timeout)
         if window:
             self.context_windows[backend.name] = window

@@ -103,6 +103,28 @@ def split_bind_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class HealthCheck(_Strict):
+    """`backends[].health_check`: the active readiness probe (the fleet's health checks)."""
+
+    # None: the type's readiness probe (`/health` for vllm, llamacpp, embedded; the model
+    # list elsewhere), see backends/profiles.py
+    path: str | None = None
+    interval: float = Field(default=5.0, gt=0, le=3600)
+    timeout: float = Field(default=2.0, gt=0, le=600)
+
+    @field_validator("interval", "timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError(f"{v!r} must be a path starting with / (e.g. /health)")
+        return v
+
+
 class Backend(_Strict):
     name: str
     type: BackendType = "generic"
@@ -129,6 +151,9 @@ class Backend(_Strict):
     # Claude Code assumes 200000 for claude-* names and compacts near that, long after a
     # smaller local window is full (checklist item 47)
     scale_usage_to: int | None = Field(default=None, ge=1)
+    # share of traffic among the ready backends of a model (routing)
+    weight: float = Field(default=1.0, gt=0, le=1000)
+    health_check: HealthCheck = HealthCheck()
     # embedded only: a GGUF file; None means the default SmolLM2 model
     model_path: str | None = None
     context_size: int | None = None
@@ -277,6 +302,39 @@ class GatewaySettings(_Strict):
         return v
 
 
+class RoutingSettings(_Strict):
+    """`routing:` how a request picks among the backends that serve its model."""
+
+    # least_outstanding: fewest requests in flight per unit of weight; round_robin: in turn,
+    # by weight; priority: the first ready backend in file order
+    strategy: Literal["least_outstanding", "round_robin", "priority"] = "least_outstanding"
+    max_attempts: int = Field(default=3, ge=1, le=20)  # backends tried, the first included
+    # model -> models tried in order when no backend of the model is ready
+    fallbacks: dict[str, tuple[str, ...]] = {}
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("fallbacks", mode="before")
+    @classmethod
+    def _lists(cls, v: object) -> object:
+        # `qwen3-coder: qwen2.5-coder:7b` means a list of one
+        if isinstance(v, dict):
+            return {k: (t,) if isinstance(t, str) else t for k, t in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _no_self_fallback(self) -> RoutingSettings:
+        for model, targets in self.fallbacks.items():
+            if model in targets:
+                raise ValueError(f"routing.fallbacks: {model!r} lists itself as a fallback")
+            if not targets:
+                raise ValueError(f"routing.fallbacks: {model!r} lists no fallback model")
+        return self
+
+
 class LoggingSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["rich", "json"] = "rich"
@@ -296,6 +354,7 @@ class Settings(_Strict):
     gateway: GatewaySettings = GatewaySettings()
     logging: LoggingSettings = LoggingSettings()
     state: StateSettings = StateSettings()
+    routing: RoutingSettings = RoutingSettings()
 
     @model_validator(mode="after")
     def _unique_backends(self) -> Settings:

@@ -19,7 +19,7 @@ import httpx
 from continuum_cli.backends.profiles import normalize_base_url, profile_for, server_root
 from continuum_cli.config.models import Backend
 from continuum_cli.errors import ApiError, Overloaded, UpstreamUnavailable
-from continuum_cli.upstream.errors import map_httpx_errors, map_status
+from continuum_cli.upstream.errors import map_httpx_errors, map_status, upstream_message
 from continuum_cli.upstream.sse_decode import SSEDecoder
 from continuum_cli.upstream.transport import Http1Transport, NoCookies
 from continuum_cli.wire.json_text import loads as bounded_loads
@@ -71,8 +71,10 @@ class UpstreamClient:
             return self._base[backend.name]
         except KeyError:
             # an embedded backend still loading its model: retryable, like llama.cpp's own 503
-            raise Overloaded(f"backend {backend.name} is still loading its model; retry shortly",
-                             headers={"retry-after": "2"}) from None
+            error = Overloaded(f"backend {backend.name} is still loading its model; retry "
+                               "shortly", headers={"retry-after": "2"})
+            error.upstream_failure = "loading"
+            raise error from None
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -258,19 +260,24 @@ class UpstreamClient:
                 return window
         return None
 
-    async def health(self, backend: Backend, timeout: float = 2.0) -> tuple[str, str]:
-        """("ready"|"loading"|"down"|"error", detail) for /health and doctor."""
-        path = profile_for(backend.type).health_path
-        root = server_root(self.base_url(backend))
-        url = root + path if path else self.base_url(backend) + "/models"
+    async def health(self, backend: Backend, timeout: float | None = None) -> tuple[str, str]:
+        """("ready"|"loading"|"down", detail): the backend's readiness probe, which is
+        `backends[].health_check.path` (from the server root) or the type's (llama.cpp and
+        vLLM `/health`, else the model list). A 503 means the model is still loading."""
+        check = backend.health_check
+        path = check.path or profile_for(backend.type).health_path
+        base = self.base_url(backend)
+        url = server_root(base) + path if path else base + "/models"
         try:
-            resp = await self.http.get(url, headers=self._headers(backend), timeout=timeout)
+            resp = await self.http.get(url, headers=self._headers(backend),
+                                       timeout=timeout or check.timeout)
         except httpx.HTTPError as exc:
             return "down", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if resp.status_code == 503:
-            return "loading", "503: backend is loading its model"
+            said = upstream_message(resp.text) if resp.content else ""
+            return "loading", f"503: {said or 'backend is loading its model'}"
         if resp.status_code >= 400:
-            return "error", f"HTTP {resp.status_code}"
+            return "down", f"HTTP {resp.status_code} from {path or '/v1/models'}"
         return "ready", f"HTTP {resp.status_code}"
 
 

@@ -46,15 +46,23 @@ def map_httpx_errors(backend: Backend, *, mid_stream: bool = False) -> Iterator[
         yield
     except httpx.TimeoutException as exc:
         kind = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
-        raise UpstreamTimeout(f"timed out {kind} backend {backend.name}") from exc
+        raise _failed(UpstreamTimeout(f"timed out {kind} backend {backend.name}"),
+                      "timeout", exc) from exc
     except httpx.ConnectError as exc:
-        raise BackendUnreachable(
+        raise _failed(BackendUnreachable(
             f"backend {backend.name} is unreachable ({_reason(exc)})",
             hint=f"start the backend or fix backends[].url for {backend.name}",
-        ) from exc
+        ), "connect", exc) from exc
     except httpx.HTTPError as exc:
         where = "closed the stream mid-response" if mid_stream else "failed"
-        raise UpstreamUnavailable(f"backend {backend.name} {where} ({_reason(exc)})") from exc
+        raise _failed(UpstreamUnavailable(f"backend {backend.name} {where} ({_reason(exc)})"),
+                      "reset", exc) from exc
+
+
+def _failed(error: ApiError, failure: str, cause: Exception) -> ApiError:
+    """Tag an error with how the exchange failed, for failover and passive ejection."""
+    error.upstream_failure, error.upstream_cause = failure, type(cause).__name__
+    return error
 
 
 def _reason(exc: Exception) -> str:
@@ -87,6 +95,13 @@ _OVERFLOW_STATUSES = frozenset({400, 413, 422, 500})
 
 
 def map_status(backend: Backend, status: int, text: str, headers: Mapping[str, str]) -> ApiError:
+    error = _map_status(backend, status, text, headers)
+    error.upstream_status = status
+    return error
+
+
+def _map_status(backend: Backend, status: int, text: str, headers: Mapping[str, str]
+                ) -> ApiError:
     message = upstream_message(text)
     if status in _OVERFLOW_STATUSES and profile_for(backend.type).matches_overflow(text):
         return _overflow_from_fields(text) or prompt_too_long(message)

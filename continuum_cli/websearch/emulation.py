@@ -26,8 +26,10 @@ from typing import Any
 from continuum_cli.api.state import AppState
 from continuum_cli.api.streaming import PING, with_keepalive
 from continuum_cli.backends.profiles import profile_for
-from continuum_cli.config.models import PROVIDER_KEY_ENV
+from continuum_cli.config.models import PROVIDER_KEY_ENV, Backend
 from continuum_cli.errors import ApiError, PromptTooLong, envelope
+from continuum_cli.fleet import Ticket
+from continuum_cli.fleet.failover import watched
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Response, StreamingResponse, json_response
 from continuum_cli.translate.request import thinking_mode, to_openai_request
@@ -81,6 +83,7 @@ async def handle(
     message_id: str,
     stream: bool,
 ) -> Response | StreamingResponse:
+    route = route.on(state.pick(route))  # translated for a ready backend's type and window
     run = _Run(state, req, route, requested_model=requested_model, message_id=message_id)
     tags = {"backend": route.backend.name, "model": route.upstream_model}
     if not stream:
@@ -275,9 +278,20 @@ class _Run:
 
     async def _open(self, stack: contextlib.AsyncExitStack,
                     body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Open the backend stream. Claude Code asks for 32k-128k max_tokens; an engine that
-        counts them against its window (vLLM) gets the room that is left (checklist item 25)."""
-        backend = self.route.backend
+        """Open the backend stream on a ready backend of the model (the fleet fails over
+        while the turn has not started)."""
+        async def attempt(route: Route, ticket: Ticket) -> AsyncIterator[dict[str, Any]]:
+            chunks = await self._open_on(stack, route.backend, body)
+            ticket.hold()
+            stack.callback(ticket.release)
+            return watched(chunks, ticket)
+
+        return await self.state.send(self.route, attempt)
+
+    async def _open_on(self, stack: contextlib.AsyncExitStack, backend: Backend,
+                       body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Claude Code asks for 32k-128k max_tokens; an engine that counts them against its
+        window (vLLM) gets the room that is left (checklist item 25)."""
         try:
             return await stack.enter_async_context(self.state.upstream.stream_chat(backend, body))
         except PromptTooLong as exc:
