@@ -8,7 +8,9 @@ Replies can stream slowly, cut the connection mid-stream, or answer with an erro
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -141,7 +143,7 @@ class ScriptedBackend:
     """Start with `with ScriptedBackend() as backend:`; `backend.url` is the /v1 base URL."""
 
     def __init__(self, models: tuple[str, ...] = ("test-model",), api_key: str | None = None,
-                 tokenize: bool = True) -> None:
+                 tokenize: bool = True, port: int = 0) -> None:
         self.models = models
         self.api_key = api_key
         self.tokenize = tokenize
@@ -151,7 +153,10 @@ class ScriptedBackend:
         self.disconnects: list[float] = []  # monotonic time a client went away mid-stream
         self.health_status = 200
         self.max_model_len: int | None = None  # advertised on /v1/models, as vLLM does
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.delay = 0.0  # seconds every chat answer waits before its head (a slow backend)
+        self.chunk_delay = 0.0  # seconds between streamed events of the default reply
+        self._connections: set[socket.socket] = set()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True)
@@ -186,6 +191,15 @@ class ScriptedBackend:
         self._server.shutdown()
         self._server.server_close()
 
+    def kill(self) -> None:
+        """Stop and also drop every open connection (keep-alive ones included), as a
+        crashed server does: new connections are refused, pooled ones reset."""
+        self.stop()
+        for conn in list(self._connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+
     def __enter__(self) -> ScriptedBackend:
         return self.start()
 
@@ -207,6 +221,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         return
+
+    def setup(self) -> None:
+        super().setup()
+        self.backend._connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.backend._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def _record(self, body: Any) -> Recorded:
         rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
@@ -237,6 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(None)
         if self.path.rstrip("/").endswith("/health"):
             self._json(self.backend.health_status, {"status": "ok"})
+        elif self.path == "/stats":  # for tests driving a backend in another process
+            self._json(200, {"chat_requests": len(self.backend.chat_requests())})
         elif self.path.rstrip("/").endswith("/models") and self._authorized():
             window = ({"max_model_len": self.backend.max_model_len}
                       if self.backend.max_model_len else {})
@@ -268,6 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = recorded.body if isinstance(recorded.body, dict) else {}
         reply = self.backend.next_reply(recorded)
         model = str(body.get("model", "test-model"))
+        if self.backend.delay:
+            time.sleep(self.backend.delay)
         if isinstance(reply, Error):
             self._json(reply.status, reply.body or {"error": {"message": "scripted error"}},
                        reply.headers)
@@ -277,7 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, reply.body)
         elif body.get("stream"):
             chunks = reply if isinstance(reply, Chunks) else Chunks(
-                text_chunks(reply, model) if isinstance(reply, Text) else tool_chunks(reply, model))
+                text_chunks(reply, model) if isinstance(reply, Text) else tool_chunks(reply, model),
+                delay=self.backend.chunk_delay)
             self._sse(chunks)
         elif isinstance(reply, (Text, ToolCalls)):
             self._json(200, completion(reply, model))
@@ -319,3 +347,38 @@ class _Handler(BaseHTTPRequestHandler):
     def _frame(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+
+
+def main() -> None:
+    """Serve a scripted backend in its own process (tests that kill -9 a backend):
+    `python -m tests.fakes.scripted_backend --port 0 --models m1,m2 --words 200
+    --chunk-delay 0.02`; prints `port N` once listening."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--models", default="test-model")
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    parser.add_argument("--words", type=int, default=5)
+    args = parser.parse_args()
+    backend = ScriptedBackend(models=tuple(args.models.split(",")), port=args.port)
+    backend.delay, backend.chunk_delay = args.delay, args.chunk_delay
+    backend.default = Text(" ".join(f"w{i}" for i in range(args.words)))
+    backend.requests = _Bounded()
+    print(f"port {backend.port}", flush=True)
+    sys.stdout.close()
+    backend._server.serve_forever(0.05)
+
+
+class _Bounded(list):  # type: ignore[type-arg]
+    """A long-running backend keeps only its chat requests' count, not every body."""
+
+    def append(self, item: Recorded) -> None:
+        if item.path.endswith("/chat/completions"):
+            super().append(Recorded(item.method, item.path, {}, None))
+
+
+if __name__ == "__main__":
+    main()
