@@ -42,12 +42,16 @@ class AppState:
     context_windows: dict[str, int] = field(default_factory=dict)
     load_seconds: dict[str, float] = field(default_factory=dict)  # embedded backends
     _last_discovery: float = 0.0
-    fleet: Fleet = field(init=False)  # per-backend state, balancing (continuum_cli/fleet)
-    checker: HealthChecker = field(init=False)  # active health checks
+    # per-backend state and balancing (continuum_cli/fleet), and its active health checks:
+    # long-lived, shared by every config a reload builds (`Fleet.reconfigure`)
+    fleet: Fleet = None  # type: ignore[assignment]
+    checker: HealthChecker = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        self.fleet = Fleet(self.settings)
-        self.checker = HealthChecker(self.fleet, self.upstream)
+        if self.fleet is None:
+            self.fleet = Fleet(self.settings)
+        if self.checker is None:
+            self.checker = HealthChecker(self.fleet, self.upstream)
         self.fleet.checker = self.checker
 
     async def send(self, route: Route, attempt: Callable[[Route, Ticket], Awaitable[T]]) -> T:

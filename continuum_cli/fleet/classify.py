@@ -59,15 +59,22 @@ def failover_reason(exc: BaseException, another_ready: bool) -> str | None:
     return None
 
 
-def error_kind(exc: BaseException) -> str:
-    """A bounded label for metrics: connect | timeout | reset | loading | http_5xx | http_4xx
-    | protocol."""
-    if isinstance(exc, ApiError):
-        if exc.upstream_failure:
-            return exc.upstream_failure
-        if exc.upstream_status is not None:
-            return f"http_{exc.upstream_status // 100}xx"
-    return "protocol"
+def error_kind(exc: BaseException) -> str | None:
+    """A bounded label for metrics (`continuum_upstream_errors_total{kind}`): connect |
+    timeout | reset | overloaded | rate_limited | status_5xx | protocol; None for answers
+    that are the client's business (other 4xx) and for errors not about a backend."""
+    if not isinstance(exc, ApiError):
+        return None
+    if exc.upstream_failure in ("connect", "timeout", "reset"):
+        return exc.upstream_failure
+    if exc.upstream_failure == "loading" or isinstance(exc, Overloaded):
+        return "overloaded"
+    status = exc.upstream_status
+    if status == 429:
+        return "rate_limited"
+    if status is not None:
+        return "status_5xx" if status >= 500 else None
+    return "protocol" if exc.status >= 500 else None
 
 
 def describe(exc: BaseException) -> str:

@@ -53,9 +53,11 @@ class Ticket:
             self.state.succeeded(now, now - self.started)
             return
         kind = classify.outcome(exc)
+        error_kind = classify.error_kind(exc)
+        if error_kind is not None:
+            self.fleet.hooks.upstream_error(self.state.name, error_kind)
         if kind == classify.FAILURE:
             self.state.failed(now, classify.describe(exc))
-            self.fleet.hooks.upstream_error(self.state.name, classify.error_kind(exc))
         elif kind == classify.LOADING:
             self.state.loading(now, classify.describe(exc))
         elif kind == classify.ANSWERED:
@@ -176,6 +178,12 @@ class Fleet:
     def status(self, name: str) -> str:
         state = self.states.get(name)
         return state.status(self.clock()) if state is not None else "down"
+
+    def backend_rows(self) -> list[tuple[str, str, int]]:
+        """(name, status, in_flight) per configured backend, cheap: for metrics scrapes
+        (`continuum_backend_up`, `continuum_backend_in_flight`)."""
+        now = self.clock()
+        return [(s.name, s.status(now), s.in_flight) for s in self.states.values()]
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every configured backend's state, for /health, `continuum status` and metrics."""

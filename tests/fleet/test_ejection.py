@@ -133,3 +133,4 @@ def test_counters_and_p50() -> None:
         state.succeeded(1.0, seconds)
     assert (state.requests, state.in_flight, state.errors) == (3, 0, 0)
     assert state.p50() == pytest.approx(0.2)
+
