@@ -1,0 +1,221 @@
+"""Host one Claude Code *gateway* scenario inside a loopback-only network namespace.
+
+Run by tests/e2e/test_claude_gateway.py as `unshare -n -- python -m tests.e2e.gateway_host
+SPEC.json`. Like scenario_host.py it starts everything in the namespace (the router with the
+gateway on, two scripted backends, the state store in the scenario's folder), signs in with
+the real device flow where the scenario needs a token, runs the real `claude` and writes
+`result.json`:
+
+    inbound   [{path, method, model, grant_type, if_none_match, team_header, auth}]
+              every request Claude Code (or the sign-in) sent the router; `auth` is
+              "gateway" / "other" / None, never the credential
+    upstream  [{backend, model}]      every chat request a backend received
+    runs      [{argv, rc, stdout, stderr}]  each claude invocation (stdout kept whole)
+    checks    {...}                   facts the host measured after the runs
+    log       [str]                   router log lines
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.e2e.scenario_host import LogCollector, bring_up_loopback
+from tests.fakes.scripted_backend import ScriptedBackend
+from tests.gateway.helpers import ALICE_KEY, bearer, gateway_config, sign_in
+from tests.router import RouterThread, settings_for
+
+SCENARIOS: dict[str, Callable[[GatewayHost], None]] = {}
+TEAM_HEADER = "X-Team-Policy"
+POLICY = {"env": {"CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
+                  "ANTHROPIC_CUSTOM_HEADERS": f"{TEAM_HEADER}: team-7"}}
+MODELS = [{"id": "claude-sonnet-4-5", "display_name": "Team model A"},
+          {"id": "claude-opus-4-5", "display_name": "Team model B"}]
+
+
+def scenario(fn: Callable[[GatewayHost], None]) -> Callable[[GatewayHost], None]:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+class Recorder:
+    """Wraps the router's app: notes each request (never a credential) before handling it."""
+
+    def __init__(self, inner: Any, seen: list[dict[str, Any]]) -> None:
+        self._inner = inner
+        self._seen = seen
+
+    async def handle(self, request: Any) -> Any:
+        auth = request.headers.get("authorization", "")
+        entry: dict[str, Any] = {
+            "path": request.path, "method": request.method,
+            "if_none_match": request.headers.get("if-none-match"),
+            "team_header": request.headers.get(TEAM_HEADER.lower()),
+            "user_agent": request.headers.get("user-agent"),
+            "auth": None if not auth else ("gateway" if "cgw_at_" in auth else "other"),
+        }
+        if request.path.endswith("/oauth/token"):
+            entry["grant_type"] = parse_qs(request.body.decode()).get("grant_type", [None])[0]
+        elif request.path.endswith("/v1/messages"):
+            try:
+                entry["model"] = json.loads(request.body).get("model")
+            except ValueError:
+                entry["model"] = None
+        self._seen.append(entry)
+        response = await self._inner.handle(request)
+        entry["status"] = response.status
+        if request.path.endswith(("/v1/models", "/managed/settings")):
+            entry["body"] = getattr(response, "body", b"").decode(errors="replace")
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class GatewayHost:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.out = Path(spec["out"])
+        self.home = self.out / "home"
+        self.work = self.out / "work"
+        self.result: dict[str, Any] = {"inbound": [], "upstream": [], "runs": [],
+                                       "checks": {}, "log": []}
+        self.logs = LogCollector()
+        self.backends: dict[str, ScriptedBackend] = {}
+        self.router: RouterThread | None = None
+
+    def start(self, **gateway: Any) -> str:
+        """Two backends (model-a, model-b) behind the gateway; returns the base URL."""
+        import logging
+
+        a = ScriptedBackend(models=("model-a",)).start()
+        b = ScriptedBackend(models=("model-b",)).start()
+        self.backends = {"a": a, "b": b}
+        config = gateway_config(a, **gateway)
+        config["backends"].append({"name": "b", "type": "generic", "url": b.url,
+                                   "models": ["model-b"]})
+        config["backends"][0]["name"] = "a"
+        config["model_aliases"] = {"claude-opus-4-5": "model-b", "default": "model-a"}
+        config["state"] = {"path": str(self.out / "state.db")}
+        root = logging.getLogger("continuum")
+        root.setLevel(logging.DEBUG)
+        root.addHandler(self.logs)
+        self.router = RouterThread(settings_for(config)).start()
+        app = self.router.service.server.app
+        self.router.service.server.app = Recorder(app, self.result["inbound"])
+        return self.router.anthropic_url
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
+        env.update(HOME=str(self.home), CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+                   DISABLE_TELEMETRY="1", CLAUDE_CODE_MAX_RETRIES="2", **extra)
+        return env
+
+    def claude(self, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        argv = [self.spec["claude_bin"], *args]
+        done = subprocess.run(argv, env=env, cwd=self.work, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=float(self.spec.get("timeout", 240)))
+        run = {"argv": args, "rc": done.returncode,
+               "stdout": done.stdout.decode(errors="replace"),
+               "stderr": done.stderr.decode(errors="replace")[-4000:]}
+        self.result["runs"].append(run)
+        return run
+
+    def store_sign_in(self, base: str, tokens: dict[str, Any], expires_in: float) -> Path:
+        """`~/.claude/.credentials.json` as `/login` writes it (mode 600)."""
+        folder = self.home / ".claude"
+        folder.mkdir(parents=True, exist_ok=True)
+        credentials = {
+            "gatewayTrust": {"127.0.0.1": "http-loopback"},
+            "enterpriseGateway": {
+                "url": base, "jwt": tokens["access_token"],
+                "expiresAt": int((time.time() + expires_in) * 1000),
+                "tokenEndpoint": f"{base}/oauth/token",
+                "revocationEndpoint": f"{base}/oauth/revoke",
+                "idpRefreshToken": tokens["refresh_token"], "vouchedAtLogin": False},
+        }
+        path = folder / ".credentials.json"
+        path.write_text(json.dumps(credentials))
+        path.chmod(0o600)
+        return path
+
+    def close(self) -> None:
+        if self.router is not None:
+            self.router.stop()
+        for name, backend in self.backends.items():
+            self.result["upstream"] += [
+                {"backend": name, "model": (r.body or {}).get("model")}
+                for r in backend.chat_requests()]
+            backend.stop()
+        self.result["log"] = self.logs.lines
+
+
+STREAM_JSON = ["--output-format", "stream-json", "--verbose", "--tools", "",
+               "--system-prompt", "You are a helpful assistant."]
+
+
+@scenario
+def headless(host: GatewayHost) -> None:
+    """(a) CLAUDE_CODE_USE_GATEWAY with a bearer token from the device flow."""
+    base = host.start()
+    tokens = sign_in(base)
+    host.claude(["-p", "hi", *STREAM_JSON],
+                host.env(CLAUDE_CODE_USE_GATEWAY="1", ANTHROPIC_BASE_URL=base,
+                         ANTHROPIC_AUTH_TOKEN=tokens["access_token"]))
+
+
+@scenario
+def stored(host: GatewayHost) -> None:
+    """(b) A stored sign-in: managed settings fetched and applied, models discovered, the
+    listed model reaches its backend, the token refreshed, `claude auth logout` revokes."""
+    base = host.start(managed_settings=POLICY, models=MODELS)
+    tokens = sign_in(base)
+    credentials = host.store_sign_in(base, tokens, expires_in=60)  # < 5 min: refreshed
+    env = host.env()
+    host.claude(["-p", "hi", "--model", "claude-opus-4-5", *STREAM_JSON], env)
+    refreshed = json.loads(credentials.read_text())["enterpriseGateway"]
+    host.result["checks"]["refreshed_token_differs"] = refreshed["jwt"] != tokens["access_token"]
+    host.claude(["auth", "logout"], env)
+    import httpx
+
+    after = httpx.post(f"{base}/v1/messages", headers=bearer(refreshed["jwt"]),
+                       json={"model": "claude-sonnet-4-5", "max_tokens": 5,
+                             "messages": [{"role": "user", "content": "hi"}]})
+    host.result["checks"]["after_logout"] = {"status": after.status_code,
+                                             "retry": after.headers.get("x-should-retry")}
+    host.result["checks"]["credentials_after_logout"] = credentials.exists() and \
+        "enterpriseGateway" in json.loads(credentials.read_text())
+    host.result["checks"]["api_key_used"] = ALICE_KEY in json.dumps(host.result["runs"])
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    host = GatewayHost(spec)
+    host.out.mkdir(parents=True, exist_ok=True)
+    os.environ["XDG_DATA_HOME"] = str(host.out / "data")
+    try:
+        bring_up_loopback()
+        SCENARIOS[spec["scenario"]](host)
+    except Exception as exc:  # noqa: BLE001 - reported to the test through result.json
+        host.result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        try:
+            host.close()
+        finally:
+            (host.out / "result.json").write_text(json.dumps(host.result, indent=1,
+                                                             default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
