@@ -92,7 +92,7 @@ KEYS = validate({"api_keys": {"mode": "blocking", "keys": [
     ({"authorization": "bearer good-key"}, "alice"),
 ])
 def test_blocking_accepts_valid_keys(headers, expected) -> None:
-    assert authenticate(headers, KEYS) == expected
+    assert authenticate(headers, KEYS).name == expected
 
 
 @pytest.mark.parametrize("headers", [
@@ -108,14 +108,14 @@ def test_blocking_rejects(headers) -> None:
 
 def test_permissive_passes_everything() -> None:
     s = validate({}).api_keys
-    assert authenticate({}, s) == "anonymous"
-    assert authenticate({"x-api-key": "anything"}, s) == "anonymous"
+    assert authenticate({}, s).name == "anonymous"
+    assert authenticate({"x-api-key": "anything"}, s).name == "anonymous"
 
 
 def test_future_expiry_is_valid() -> None:
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     s = validate({"api_keys": {"mode": "blocking", "keys": [{"key": "k", "expires_at": future}]}})
-    assert authenticate({"x-api-key": "k"}, s.api_keys) == "unnamed"
+    assert authenticate({"x-api-key": "k"}, s.api_keys).name == "unnamed"
 
 
 def test_presented_key_prefers_x_api_key() -> None:

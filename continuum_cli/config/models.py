@@ -9,7 +9,8 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictInt, field_validator,
+                      model_validator)
 
 BackendType = Literal["vllm", "ollama", "llamacpp", "lmstudio", "mlxcel", "generic", "embedded"]
 ProviderName = Literal["serper", "brave", "exa"]
@@ -219,17 +220,59 @@ class WebSearchSettings(_Strict):
 PROVIDER_KEY_ENV = {"brave": "BRAVE_API_KEY", "serper": "SERPER_API_KEY", "exa": "EXA_API_KEY"}
 
 
+class KeyLimits(_Strict):
+    """Per-key rate limits (issue "limits"); every one optional, each must be positive."""
+
+    requests_per_minute: StrictInt | None = Field(default=None, gt=0)
+    input_tokens_per_minute: StrictInt | None = Field(default=None, gt=0)
+    output_tokens_per_minute: StrictInt | None = Field(default=None, gt=0)
+    concurrent_requests: StrictInt | None = Field(default=None, gt=0)
+
+
+class Budget(_Strict):
+    """A calendar budget (UTC): `tokens` (input + output) or `cost_usd` (needs `pricing`)."""
+
+    period: Literal["daily", "weekly", "monthly"]
+    tokens: StrictInt | None = Field(default=None, gt=0)
+    cost_usd: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_cap(self) -> Budget:
+        if (self.tokens is None) == (self.cost_usd is None):
+            raise ValueError("a budget sets exactly one of `tokens` or `cost_usd`")
+        return self
+
+
+class KeyDefaults(_Strict):
+    """For keys that set none of their own (and, in permissive mode, the router as a whole)."""
+
+    limits: KeyLimits | None = None
+    budgets: tuple[Budget, ...] | None = None
+
+
 class ApiKey(_Strict):
     key: str
     name: str = "unnamed"
     enabled: bool = True
     expires_at: datetime | None = None
+    limits: KeyLimits | None = None
+    budgets: tuple[Budget, ...] | None = None
+    admin: bool = False  # may read GET /admin/usage
 
 
 class ApiKeysSettings(_Strict):
     mode: Literal["permissive", "blocking"] = "permissive"
     keys: tuple[ApiKey, ...] = ()
     keys_file: str | None = None
+    defaults: KeyDefaults = KeyDefaults()
+
+
+class ModelPrice(_Strict):
+    """USD per million tokens, for one model as served."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)  # default: the input price
 
 
 class StateSettings(_Strict):
@@ -355,6 +398,7 @@ class Settings(_Strict):
     logging: LoggingSettings = LoggingSettings()
     state: StateSettings = StateSettings()
     routing: RoutingSettings = RoutingSettings()
+    pricing: dict[str, ModelPrice] = {}
 
     @model_validator(mode="after")
     def _unique_backends(self) -> Settings:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from continuum_cli.config.models import StateSettings
+from continuum_cli.state.counters import Admission, Check
 
 # tests and several routers on one machine can point the default elsewhere without a config
 PATH_ENV = "CONTINUUM_STATE_PATH"
@@ -30,6 +31,16 @@ class StateStore(Protocol):
                         ttl: float | None = None) -> bool: ...
     async def kv_delete(self, ns: str, key: str) -> bool: ...
     async def kv_list(self, ns: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]: ...
+
+    # limits (counters.py): all-or-nothing check-and-add, then unconditional settlement
+    async def admit(self, checks: list[Check], now: float) -> Admission: ...
+    async def settle(self, adds: list[Check], releases: list[tuple[str, str]],
+                     record: dict[str, Any] | None, now: float,
+                     timeout: float | None = None) -> None: ...
+    async def counters(self, keys: list[str], now: float) -> list[float]: ...
+    # the usage ledger: records appended by `settle`, read back by time
+    async def usage_query(self, since: float, until: float | None = None,
+                          timeout: float | None = None) -> list[dict[str, Any]]: ...
 
 
 def default_state_path() -> Path:

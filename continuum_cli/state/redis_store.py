@@ -10,13 +10,16 @@ atomic on the server: two replicas never both take a single-use code.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from continuum_cli.errors import StoreUnavailable
+from continuum_cli.state import redis_limits
 from continuum_cli.state.codec import decode, encode
+from continuum_cli.state.counters import Admission, Check
 
 T = TypeVar("T")
 log = logging.getLogger("continuum.state")
@@ -52,9 +55,11 @@ def _ttl_ms(ttl: float | None) -> str:
 
 
 class RedisStore:
-    def __init__(self, url: str, *, timeout: float = 0.05) -> None:
+    def __init__(self, url: str, *, timeout: float = 0.05,
+                 usage_retention: float = 90 * 86400) -> None:
         self.url = url
         self.timeout = timeout
+        self.usage_retention = usage_retention
         self.description = f"redis {_safe_url(url)}"
         self.redis: Any = None
         self._scripts: dict[str, Any] = {}
@@ -71,7 +76,8 @@ class RedisStore:
             self.url, decode_responses=True, socket_timeout=max(self.timeout, 0.5),
             socket_connect_timeout=max(self.timeout, 0.5), retry_on_timeout=False,
             health_check_interval=0, single_connection_client=False)
-        for name, source in (("put", _PUT), ("take", _TAKE), ("update", _UPDATE)):
+        for name, source in (("put", _PUT), ("take", _TAKE), ("update", _UPDATE),
+                             ("admit", redis_limits.ADMIT), ("settle", redis_limits.SETTLE)):
             self.register(name, source)
         try:
             await self.run(self.redis.ping(), timeout=max(self.timeout, 2.0))
@@ -163,6 +169,41 @@ class RedisStore:
                     if t is not None and (v := decode(t)) is not None]
 
         return await self.run(listing())
+
+    # -- limits and the usage ledger (see counters.py) ------------------------------------
+    async def admit(self, checks: list[Check], now: float) -> Admission:
+        keys = [redis_limits.PREFIX + c.key for c in checks]
+        args = [repr(now), *redis_limits.check_args(checks)]
+        return redis_limits.parse_admission(await self.run(self.script("admit", keys, args)))
+
+    async def settle(self, adds: list[Check], releases: list[tuple[str, str]],
+                     record: dict[str, Any] | None, now: float,
+                     timeout: float | None = None) -> None:
+        keys, args = redis_limits.settle_call(adds, releases, record, now,
+                                              self.usage_retention)
+        await self.run(self.script("settle", keys, args), timeout=timeout)
+
+    async def counters(self, keys: list[str], now: float) -> list[float]:
+        values = await self.run(self.redis.mget([redis_limits.PREFIX + k for k in keys]))
+        return [float(v) if v is not None else 0.0 for v in values]
+
+    async def usage_query(self, since: float, until: float | None = None,
+                          timeout: float | None = None) -> list[dict[str, Any]]:
+        return await self.run(self._usage_pages(since, until), timeout=timeout or 30.0)
+
+    async def _usage_pages(self, since: float, until: float | None) -> list[dict[str, Any]]:
+        start = redis_limits.stream_id(since)
+        end = redis_limits.stream_id(until) if until is not None else "+"
+        records: list[dict[str, Any]] = []
+        while True:
+            page = await self.redis.xrange(redis_limits.USAGE_STREAM, start, end, count=5000)
+            for _, fields in page:
+                record = json.loads(fields["r"])
+                if since <= record.get("ts", since) and (until is None or record["ts"] < until):
+                    records.append(record)
+            if len(page) < 5000:
+                return records
+            start = "(" + page[-1][0]
 
 
 def _safe_url(url: str) -> str:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from continuum_cli.errors import StoreUnavailable
+from continuum_cli.state import sqlite_limits
 from continuum_cli.state.codec import decode, encode
+from continuum_cli.state.counters import Admission, Check
 
 T = TypeVar("T")
 _PURGE_EVERY = 600.0  # seconds between sweeps of expired rows
@@ -29,9 +31,11 @@ CREATE TABLE IF NOT EXISTS kv (
 
 
 class SQLiteStore:
-    def __init__(self, path: Path, *, timeout: float = 0.05) -> None:
+    def __init__(self, path: Path, *, timeout: float = 0.05,
+                 usage_retention: float = 90 * 86400) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        self.usage_retention = usage_retention
         self.description = f"sqlite {self.path}"
         self._db: sqlite3.Connection | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -56,7 +60,7 @@ class SQLiteStore:
                              check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
-        db.executescript(SCHEMA + self.extra_schema())
+        db.executescript(SCHEMA + sqlite_limits.SCHEMA + self.extra_schema())
         db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000) or 1}")
         self._db = db
 
@@ -106,6 +110,7 @@ class SQLiteStore:
             return
         self._next_purge = now + _PURGE_EVERY
         db.execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", (now,))
+        sqlite_limits.purge(db, now, now - self.usage_retention)
         self.purge(db, now)
 
     def purge(self, db: sqlite3.Connection, now: float) -> None:
@@ -170,6 +175,25 @@ class SQLiteStore:
 
         rows = await self.run(listing)
         return [(key, value) for key, text in rows if (value := decode(text)) is not None]
+
+
+    # -- limits and the usage ledger (see counters.py) ------------------------------------
+    async def admit(self, checks: list[Check], now: float) -> Admission:
+        return await self.run(lambda db: sqlite_limits.admit(db, checks, now), write=True)
+
+    async def settle(self, adds: list[Check], releases: list[tuple[str, str]],
+                     record: dict[str, Any] | None, now: float,
+                     timeout: float | None = None) -> None:
+        await self.run(lambda db: sqlite_limits.settle(db, adds, releases, record, now),
+                       write=True, timeout=timeout)
+
+    async def counters(self, keys: list[str], now: float) -> list[float]:
+        return await self.run(lambda db: sqlite_limits.counters(db, keys, now))
+
+    async def usage_query(self, since: float, until: float | None = None,
+                          timeout: float | None = None) -> list[dict[str, Any]]:
+        return await self.run(lambda db: sqlite_limits.usage_query(db, since, until),
+                              timeout=timeout)
 
 
 def _expires(ttl: float | None) -> float | None:

@@ -1,0 +1,84 @@
+"""Atomic admission counters, as plain data: what a store checks and adds in one step.
+
+A limit check is a `Check`; `StateStore.admit(checks, now)` evaluates every check and, only if
+all pass, adds every amount -- atomically (a SQLite transaction, a Redis Lua script), so two
+replicas never let through more than a limit allows. The arithmetic below is the SQLite
+store's; the Redis script (redis_limits.py) mirrors it line for line.
+
+Kinds:
+* `count`: a sliding window of `span` seconds counting entries (requests per minute).
+* `sum`: a sliding window summing entry amounts (tokens per minute).
+* `lease`: live leases (concurrent requests); each lease ends by release or after `span` s.
+* `counter`: a number that expires at the unix time `span` (a budget's period).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["count", "sum", "lease", "counter"]
+NEVER = math.inf  # `free_at` when a request can never pass (it alone exceeds the limit)
+
+
+@dataclass(frozen=True)
+class Check:
+    kind: Kind
+    key: str
+    limit: float  # count/sum: the most the window may hold; lease/counter: admit below it
+    span: float  # window seconds, lease seconds, or the counter's expiry (unix time)
+    amount: float = 0  # added on admission (count: 1 per request; lease: one lease)
+    member: str = ""  # unique per request: names its window entry or lease
+
+
+@dataclass(frozen=True)
+class CheckState:
+    ok: bool
+    used: float  # before this request was added
+    free_at: float  # unix time from which this check would pass (now when it passes)
+    newest: float = 0.0  # newest window entry (0: empty), for "fully replenished" resets
+
+
+def need(check: Check) -> float:
+    """What a window must have room for: the amount, and at least 1 (an output-token window
+    admits while anything is left)."""
+    return max(check.amount, 1)
+
+
+def window_state(check: Check, entries: Sequence[tuple[float, float]], now: float
+                 ) -> CheckState:
+    """`entries`: (timestamp, amount) inside the window, oldest first."""
+    used = float(sum(a for _, a in entries)) if check.kind == "sum" else float(len(entries))
+    newest = entries[-1][0] if entries else 0.0
+    excess = used + need(check) - check.limit
+    if excess <= 0:
+        return CheckState(True, used, now, newest)
+    if need(check) > check.limit:
+        return CheckState(False, used, NEVER, newest)
+    freed = 0.0
+    for ts, amount in entries:
+        freed += amount if check.kind == "sum" else 1
+        if freed >= excess:
+            return CheckState(False, used, ts + check.span, newest)
+    return CheckState(False, used, now + check.span, newest)  # unreachable in practice
+
+
+def lease_state(check: Check, expiries: Sequence[float], now: float) -> CheckState:
+    live = sorted(e for e in expiries if e > now)
+    if len(live) < check.limit:
+        return CheckState(True, float(len(live)), now)
+    return CheckState(False, float(len(live)), live[0])
+
+
+def counter_state(check: Check, value: float, now: float) -> CheckState:
+    if value < check.limit:
+        return CheckState(True, value, now)
+    return CheckState(False, value, check.span)
+
+
+@dataclass(frozen=True)
+class Admission:
+    admitted: bool
+    states: tuple[CheckState, ...]

@@ -1,0 +1,159 @@
+"""The limit counters and the usage ledger in Redis: one Lua script per operation, so a check
+and its additions are one atomic step on the server, whichever replica sends it. The
+arithmetic mirrors `counters.py` (`window_state`, `lease_state`, `counter_state`).
+
+Keys: `continuum:lim:<name>` (a sorted set for windows -- member `<id>:<amount>`, score the
+time -- and leases -- score the expiry; a string for counters); `continuum:usage`, a stream
+whose entry ids are the record times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from continuum_cli.state.counters import NEVER, Admission, Check, CheckState
+
+PREFIX = "continuum:lim:"
+USAGE_STREAM = "continuum:usage"
+FIELDS = 5  # ARGV entries per check after ARGV[1] (now)
+
+# KEYS: one per check. ARGV: now, then per check: kind, limit, span, amount, member.
+# Returns {admitted, then per check: ok, used, free_at, newest} (numbers as strings:
+# Lua numbers returned to Redis are truncated to integers).
+ADMIT = """
+local now = tonumber(ARGV[1])
+local out, all_ok = {}, 1
+local function need(amount) if amount < 1 then return 1 end return amount end
+for i = 1, #KEYS do
+  local b = 1 + (i - 1) * 5
+  local kind, limit, span = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  local amount = tonumber(ARGV[b + 4])
+  local ok, used, free_at, newest = 1, 0, now, 0
+  if kind == 'count' or kind == 'sum' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format('%.17g', now - span))
+    local items = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+    local amounts, stamps = {}, {}
+    for j = 1, #items, 2 do
+      local a = 1
+      if kind == 'sum' then a = tonumber(string.match(items[j], ':([%d%.e%+%-]+)$')) or 0 end
+      amounts[#amounts + 1] = a
+      stamps[#stamps + 1] = tonumber(items[j + 1])
+      used = used + a
+    end
+    if #stamps > 0 then newest = stamps[#stamps] end
+    local excess = used + need(amount) - limit
+    if excess > 0 then
+      ok = 0
+      if need(amount) > limit then free_at = -1 else
+        local freed = 0
+        free_at = now + span
+        for j = 1, #stamps do
+          freed = freed + amounts[j]
+          if freed >= excess then free_at = stamps[j] + span break end
+        end
+      end
+    end
+  elseif kind == 'lease' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+    used = redis.call('ZCARD', KEYS[i])
+    if used >= limit then
+      ok = 0
+      free_at = tonumber(redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2])
+    end
+  else
+    used = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if used >= limit then ok = 0 free_at = span end
+  end
+  if ok == 0 then all_ok = 0 end
+  out[#out + 1] = tostring(ok)
+  out[#out + 1] = string.format('%.17g', used)
+  out[#out + 1] = string.format('%.17g', free_at)
+  out[#out + 1] = string.format('%.17g', newest)
+end
+if all_ok == 1 then
+  for i = 1, #KEYS do
+    local b = 1 + (i - 1) * 5
+    local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+    if amount > 0 then
+      if kind == 'count' or kind == 'sum' then
+        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[b + 5] .. ':' .. ARGV[b + 4])
+        redis.call('PEXPIRE', KEYS[i], math.ceil(span * 1000) + 1000)
+      elseif kind == 'lease' then
+        redis.call('ZADD', KEYS[i], string.format('%.17g', now + span), ARGV[b + 5])
+        redis.call('PEXPIRE', KEYS[i], math.ceil(span * 1000) + 1000)
+      else
+        redis.call('INCRBYFLOAT', KEYS[i], ARGV[b + 4])
+        redis.call('PEXPIREAT', KEYS[i], math.ceil(span * 1000))
+      end
+    end
+  end
+end
+table.insert(out, 1, tostring(all_ok))
+return out
+"""
+
+# KEYS: adds..., releases..., usage stream. ARGV: now, n_adds, n_releases, retention_ms,
+# record ('' = none), then per add: kind, limit, span, amount, member; then per release: member
+SETTLE = """
+local now, n_add, n_rel = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 1, n_add do
+  local b = 5 + (i - 1) * 5
+  local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  if amount > 0 then
+    if kind == 'count' or kind == 'sum' then
+      redis.call('ZADD', KEYS[i], ARGV[1], ARGV[b + 5] .. ':' .. ARGV[b + 4])
+      redis.call('PEXPIRE', KEYS[i], math.ceil(span * 1000) + 1000)
+    elseif kind == 'counter' then
+      redis.call('INCRBYFLOAT', KEYS[i], ARGV[b + 4])
+      redis.call('PEXPIREAT', KEYS[i], math.ceil(span * 1000))
+    end
+  end
+end
+local base = 5 + n_add * 5
+for i = 1, n_rel do
+  redis.call('ZREM', KEYS[n_add + i], ARGV[base + i])
+end
+if ARGV[5] ~= '' then
+  local stream = KEYS[n_add + n_rel + 1]
+  local minid = math.floor(now * 1000 - tonumber(ARGV[4]))
+  redis.call('XADD', stream, 'MINID', '~', tostring(minid), '*', 'r', ARGV[5])
+end
+return 1
+"""
+
+
+def check_args(checks: Sequence[Check]) -> list[str]:
+    args: list[str] = []
+    for c in checks:
+        args += [c.kind, repr(float(c.limit)), repr(float(c.span)), _num(c.amount), c.member]
+    return args
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def parse_admission(reply: Sequence[Any]) -> Admission:
+    states = []
+    for i in range(1, len(reply), 4):
+        free_at = float(reply[i + 2])
+        states.append(CheckState(reply[i] == "1", float(reply[i + 1]),
+                                 NEVER if free_at < 0 else free_at, float(reply[i + 3])))
+    return Admission(reply[0] == "1", tuple(states))
+
+
+def settle_call(adds: Sequence[Check], releases: Sequence[tuple[str, str]],
+                record: dict[str, Any] | None, now: float, retention: float
+                ) -> tuple[list[str], list[str]]:
+    keys = [PREFIX + c.key for c in adds] + [PREFIX + k for k, _ in releases] + [USAGE_STREAM]
+    text = json.dumps(record, separators=(",", ":")) if record is not None else ""
+    args = [repr(now), str(len(adds)), str(len(releases)), str(math.ceil(retention * 1000)),
+            text, *check_args(adds), *(m for _, m in releases)]
+    return keys, args
+
+
+def stream_id(ts: float) -> str:
+    return str(max(0, int(ts * 1000)))

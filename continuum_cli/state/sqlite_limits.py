@@ -1,0 +1,106 @@
+"""The limit counters and the usage ledger in SQLite: functions on a connection, each run
+inside one `BEGIN IMMEDIATE` transaction by `SQLiteStore.run`, which serializes every replica
+that shares the file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from continuum_cli.state.counters import (
+    Admission,
+    Check,
+    CheckState,
+    counter_state,
+    lease_state,
+    window_state,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS lim_window (key TEXT NOT NULL, ts REAL NOT NULL,
+  amount REAL NOT NULL, member TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS lim_window_key_ts ON lim_window (key, ts);
+CREATE TABLE IF NOT EXISTS lim_lease (key TEXT NOT NULL, member TEXT NOT NULL,
+  expires REAL NOT NULL, PRIMARY KEY (key, member)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lim_counter (key TEXT PRIMARY KEY, value REAL NOT NULL,
+  expires REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY, ts REAL NOT NULL,
+  record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
+"""
+
+
+def admit(db: sqlite3.Connection, checks: Sequence[Check], now: float) -> Admission:
+    states = tuple(_state(db, check, now) for check in checks)
+    admitted = all(s.ok for s in states)
+    if admitted:
+        for check in checks:
+            _add(db, check, now)
+    return Admission(admitted, states)
+
+
+def _state(db: sqlite3.Connection, check: Check, now: float) -> CheckState:
+    if check.kind in ("count", "sum"):
+        db.execute("DELETE FROM lim_window WHERE key = ? AND ts <= ?",
+                   (check.key, now - check.span))
+        rows = db.execute("SELECT ts, amount FROM lim_window WHERE key = ? ORDER BY ts",
+                          (check.key,)).fetchall()
+        return window_state(check, rows, now)
+    if check.kind == "lease":
+        db.execute("DELETE FROM lim_lease WHERE key = ? AND expires <= ?", (check.key, now))
+        rows = db.execute("SELECT expires FROM lim_lease WHERE key = ?", (check.key,))
+        return lease_state(check, [r[0] for r in rows], now)
+    return counter_state(check, _counter(db, check.key, now), now)
+
+
+def _counter(db: sqlite3.Connection, key: str, now: float) -> float:
+    row = db.execute("SELECT value FROM lim_counter WHERE key = ? AND expires > ?",
+                     (key, now)).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def _add(db: sqlite3.Connection, check: Check, now: float) -> None:
+    if check.amount <= 0:
+        return
+    if check.kind in ("count", "sum"):
+        db.execute("INSERT INTO lim_window (key, ts, amount, member) VALUES (?, ?, ?, ?)",
+                   (check.key, now, check.amount, check.member))
+    elif check.kind == "lease":
+        db.execute("INSERT OR REPLACE INTO lim_lease (key, member, expires) VALUES (?, ?, ?)",
+                   (check.key, check.member, now + check.span))
+    else:
+        db.execute("INSERT INTO lim_counter (key, value, expires) VALUES (?, ?, ?) "
+                   "ON CONFLICT (key) DO UPDATE SET value = CASE WHEN expires > ? "
+                   "THEN value + excluded.value ELSE excluded.value END, "
+                   "expires = excluded.expires", (check.key, check.amount, check.span, now))
+
+
+def settle(db: sqlite3.Connection, adds: Sequence[Check], releases: Sequence[tuple[str, str]],
+           record: dict[str, Any] | None, now: float) -> None:
+    for check in adds:
+        _add(db, check, now)
+    for key, member in releases:
+        db.execute("DELETE FROM lim_lease WHERE key = ? AND member = ?", (key, member))
+    if record is not None:
+        db.execute("INSERT INTO usage (ts, record) VALUES (?, ?)",
+                   (float(record.get("ts", now)), json.dumps(record, separators=(",", ":"))))
+
+
+def counters(db: sqlite3.Connection, keys: Sequence[str], now: float) -> list[float]:
+    return [_counter(db, key, now) for key in keys]
+
+
+def usage_query(db: sqlite3.Connection, since: float, until: float | None
+                ) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT record FROM usage WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+                      (since, until if until is not None else float("inf")))
+    return [json.loads(r[0]) for r in rows]
+
+
+def purge(db: sqlite3.Connection, now: float, usage_before: float) -> None:
+    db.execute("DELETE FROM lim_window WHERE ts <= ?", (now - 3600,))  # windows are minutes
+    db.execute("DELETE FROM lim_lease WHERE expires <= ?", (now,))
+    db.execute("DELETE FROM lim_counter WHERE expires <= ?", (now,))
+    db.execute("DELETE FROM usage WHERE ts < ?", (usage_before,))

@@ -1,0 +1,141 @@
+"""Atomic admission counters and the usage ledger, against both stores (real Redis), plus the
+pure window arithmetic they share."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from continuum_cli.state.counters import Check, CheckState, lease_state, window_state
+from continuum_cli.state.redis_store import RedisStore
+from continuum_cli.state.sqlite_store import SQLiteStore
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
+    if request.param == "sqlite":
+        made: object = SQLiteStore(tmp_path / "state.db", timeout=10.0)
+    else:
+        made = RedisStore(request.getfixturevalue("redis_server").url, timeout=10.0)
+    await made.open()
+    yield made
+    await made.close()
+
+
+def rpm(limit: int, member: str) -> Check:
+    return Check("count", "rpm:alice", limit, 60, 1, member)
+
+
+@pytest.mark.anyio
+async def test_count_window_admits_exactly_the_limit(store) -> None:
+    results = [await store.admit([rpm(3, f"r{i}")], NOW + i) for i in range(5)]
+    assert [r.admitted for r in results] == [True, True, True, False, False]
+    assert [r.states[0].used for r in results] == [0, 1, 2, 3, 3]
+    # the oldest entry (NOW) leaves the window at NOW + 60
+    assert results[3].states[0].free_at == pytest.approx(NOW + 60)
+    assert results[3].states[0].newest == pytest.approx(NOW + 2)
+    later = await store.admit([rpm(3, "late")], NOW + 60.5)
+    assert later.admitted and later.states[0].used == 2
+
+
+@pytest.mark.anyio
+async def test_concurrent_admissions_never_exceed_the_limit(store) -> None:
+    results = await asyncio.gather(*(store.admit([rpm(60, f"c{i}")], NOW) for i in range(100)))
+    assert sum(r.admitted for r in results) == 60
+
+
+@pytest.mark.anyio
+async def test_sum_window_and_all_or_nothing(store) -> None:
+    tokens = Check("sum", "itpm:alice", 1000, 60, 600, "a")
+    assert (await store.admit([tokens], NOW)).admitted
+    # 600 + 600 > 1000: refused, and the request-count check beside it adds nothing
+    second = await store.admit([rpm(10, "b"), Check("sum", "itpm:alice", 1000, 60, 600, "b")],
+                               NOW + 1)
+    assert not second.admitted
+    assert second.states[0].ok and not second.states[1].ok
+    assert second.states[1].used == 600 and second.states[1].free_at == pytest.approx(NOW + 60)
+    again = await store.admit([rpm(10, "c")], NOW + 2)
+    assert again.states[0].used == 0
+    # a request alone larger than the limit can never pass
+    huge = await store.admit([Check("sum", "itpm:alice", 1000, 60, 5000, "h")], NOW + 3)
+    assert not huge.admitted and math.isinf(huge.states[0].free_at)
+
+
+@pytest.mark.anyio
+async def test_output_window_admits_while_room_is_left_and_settles_later(store) -> None:
+    out = Check("sum", "otpm:alice", 100, 60, 0, "x")
+    assert (await store.admit([out], NOW)).admitted
+    await store.settle([Check("sum", "otpm:alice", 100, 60, 100, "x")], [], None, NOW + 1)
+    refused = await store.admit([out], NOW + 2)
+    assert not refused.admitted and refused.states[0].used == 100
+    assert refused.states[0].free_at == pytest.approx(NOW + 61)
+
+
+@pytest.mark.anyio
+async def test_leases_count_concurrency_and_release(store) -> None:
+    def lease(member: str) -> Check:
+        return Check("lease", "conc:alice", 2, 600, 1, member)
+
+    assert (await store.admit([lease("a")], NOW)).admitted
+    assert (await store.admit([lease("b")], NOW)).admitted
+    third = await store.admit([lease("c")], NOW)
+    assert not third.admitted and third.states[0].used == 2
+    await store.settle([], [("conc:alice", "a")], None, NOW + 1)
+    assert (await store.admit([lease("c")], NOW + 1)).admitted
+    # a lease a crashed replica never released ends after its span
+    assert (await store.admit([lease("d")], NOW + 601)).admitted
+
+
+@pytest.mark.anyio
+async def test_counters_add_until_the_cap_and_expire(store) -> None:
+    end = NOW + 100
+    budget = Check("counter", "budget:alice:daily", 1000, end, 400, "r1")
+    assert (await store.admit([budget], NOW)).admitted
+    await store.settle([Check("counter", "budget:alice:daily", 1000, end, 700, "r1")], [],
+                       None, NOW)
+    assert await store.counters(["budget:alice:daily", "nothing"], NOW) == [1100, 0]
+    refused = await store.admit([budget], NOW + 1)
+    assert not refused.admitted and refused.states[0].free_at == end
+
+
+@pytest.mark.anyio
+async def test_fractional_counters(store) -> None:
+    end = NOW + 1e6
+    for _ in range(3):
+        await store.settle([Check("counter", "cost:alice", 50, end, 0.1, "")], [], None, NOW)
+    (value,) = await store.counters(["cost:alice"], NOW)
+    assert value == pytest.approx(0.3)
+
+
+@pytest.mark.anyio
+async def test_usage_ledger_roundtrip(store) -> None:
+    import time
+
+    now = time.time()
+    for i in range(3):
+        await store.settle([], [], {"ts": now - 100 + i, "key": "alice", "n": i}, now)
+    await store.settle([], [], {"ts": now - 10_000, "key": "bob", "n": 9}, now)
+    recent = await store.usage_query(now - 1000)
+    assert [r["n"] for r in recent] == [0, 1, 2]
+    assert len(await store.usage_query(0)) == 4
+
+
+def test_window_state_table() -> None:
+    c = Check("sum", "k", 100, 60, 30, "m")
+    assert window_state(c, [], 10) == CheckState(True, 0, 10, 0)
+    assert window_state(c, [(1, 50), (2, 20)], 10) == CheckState(True, 70, 10, 2)
+    # 50 + 40 + 30 > 100: the first entry must leave (at 1 + 60)
+    assert window_state(c, [(1, 50), (2, 40)], 10) == CheckState(False, 90, 61, 2)
+    # the two oldest must leave to make room for 90
+    big = Check("sum", "k", 100, 60, 90, "m")
+    assert window_state(big, [(1, 10), (2, 10), (3, 10)], 10).free_at == 62
+    count = Check("count", "k", 2, 60, 1, "m")
+    assert window_state(count, [(5, 1), (7, 1)], 10) == CheckState(False, 2, 65, 7)
+    assert lease_state(Check("lease", "k", 1, 60, 1, "m"), [5, 70], 10) == CheckState(
+        False, 1, 70)
