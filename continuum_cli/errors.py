@@ -14,6 +14,7 @@
         ├── RequestTimeout             408 timeout_error
         ├── RequestTooLarge            413 request_too_large
         ├── RateLimited                429 rate_limit_error
+        │   └── BudgetExhausted            429 billing_error (a key's budget is used up)
         ├── InternalError              500 api_error
         ├── StoreUnavailable           503 api_error (the state store: unreachable, locked, slow)
         ├── UpstreamUnavailable        502 api_error (backend failed / broke the protocol)
@@ -191,6 +192,14 @@ class RateLimited(ApiError):
     status = 429
     error_type = "rate_limit_error"
     openai_type = "rate_limit_error"
+
+
+class BudgetExhausted(RateLimited):
+    """A key's budget is used up until its period resets: retrying before then is useless."""
+
+    should_retry = False
+    error_type = "billing_error"
+    openai_type = "insufficient_quota"
 
 
 class InternalError(ApiError):

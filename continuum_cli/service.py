@@ -21,6 +21,7 @@ from continuum_cli.config.models import Settings
 from continuum_cli.server.http import Limits
 from continuum_cli.server.run import Server, install_signal_handlers
 from continuum_cli.state import open_store
+from continuum_cli.usage.meter import drain
 from continuum_cli.upstream.client import UpstreamClient
 
 log = logging.getLogger("continuum.server")
@@ -124,6 +125,7 @@ class Service:
                 await server.stop()
         await self.state.upstream.aclose()
         await self.http.aclose()
+        await drain(self.state)
         await self.state.store.close()
 
 

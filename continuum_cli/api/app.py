@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from continuum_cli.gateway import bearer as gateway_bearer
 from continuum_cli.gateway import routes as gateway_routes
 from continuum_cli.server.types import Request, Response, StreamingResponse
 from continuum_cli.translate.sse_encode import encode_event
+from continuum_cli.usage.meter import METERED, Meter
 
 log = logging.getLogger("continuum.api")
 Handler = Callable[[AppState, Request], Awaitable[Response | StreamingResponse]]
@@ -65,21 +67,29 @@ class ContinuumApp:
                                    f"{', '.join(sorted(methods))}",
                                    headers={"allow": ", ".join(sorted(methods))})
         if path not in PUBLIC and not (gateway and path in gateway_routes.PUBLIC):
-            await self._authenticate(request)
+            request = dataclasses.replace(request, caller=await self._authenticate(request))
+        meter = None
+        if path in METERED:
+            meter = request.context["meter"] = Meter(self.state, request.caller, path,
+                                                     flavor_of(path))
         try:
-            return await handler(self.state, request)
-        except ApiError as exc:
-            _log_failure(request, exc)
+            response = await handler(self.state, request)
+        except BaseException as exc:
+            if isinstance(exc, ApiError):
+                _log_failure(request, exc)
+            if meter is not None and isinstance(exc, Exception):
+                meter.failed(exc)
             raise
+        return meter.attach(response) if meter is not None else response
 
-    async def _authenticate(self, request: Request) -> str:
-        """The caller's key name; a gateway bearer token resolves to the key it was issued
-        for, anything else goes through `api_keys`."""
+    async def _authenticate(self, request: Request) -> auth.Caller:
+        """The caller; a gateway bearer token resolves to the same identity as the key it
+        was issued for, anything else goes through `api_keys`."""
         token = gateway_bearer.gateway_token(request.headers) if self.state.gateway else None
         if token is not None:
             key = await gateway_bearer.authenticate(self.state.gateway, token,
                                                     self.state.api_keys)
-            return key.name
+            return auth.caller_for_key(key, self.state.settings.api_keys)
         return auth.authenticate(request.headers, self.state.settings.api_keys,
                                  self.state.api_keys)
 

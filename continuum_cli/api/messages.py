@@ -32,6 +32,7 @@ from continuum_cli.translate.tokens import estimate_tokens
 from continuum_cli.translate.tool_text import ToolTextPolicy, ToolTextRecovery, recovered_chunks
 from continuum_cli.translate.usage_scale import scale_events, scale_message
 from continuum_cli.upstream.errors import refit_max_tokens
+from continuum_cli.usage import meter as usage_meter
 from continuum_cli.upstream.images import inline_image_urls
 from continuum_cli.websearch import emulation
 from continuum_cli.websearch.blocks import snippet_of
@@ -46,15 +47,17 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     req = parse_messages_request(request.body)
     route = await state.route(req.model)
     _warn_unsupported_server_tools(req)
+    estimate = estimate_tokens(req)
+    await usage_meter.admit(request, route, estimate)  # limits and budgets, before upstream
     message_id = new_message_id()
     if emulation.wants_emulation(req):
         log_route(route, request)
         return await emulation.handle(state, req, route, requested_model=req.model,
                                       message_id=message_id, stream=req.stream)
-    estimate = estimate_tokens(req)
 
     async def attempt(route: Route, ticket: Ticket) -> Response | StreamingResponse:
         log_route(route, request)
+        usage_meter.serving(request, route)
         return await _answer(state, req, route, ticket, message_id, request.path, estimate)
 
     return await state.send(route, attempt)

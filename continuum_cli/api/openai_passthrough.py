@@ -19,6 +19,8 @@ from continuum_cli.fleet import Ticket
 from continuum_cli.fleet.failover import watched
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse
+from continuum_cli.usage import meter as usage_meter
+from continuum_cli.usage.observe import estimate_openai_tokens
 from continuum_cli.websearch import openai_loop
 
 log = logging.getLogger("continuum.api")
@@ -30,9 +32,11 @@ async def chat_completions(state: AppState, request: Request) -> Response | Stre
     if not isinstance(model, str) or not model:
         raise InvalidRequest("`model` is required and must be a string")
     route = await state.route(model)
+    await usage_meter.admit(request, route, estimate_openai_tokens(body))  # before upstream
 
     async def attempt(route: Route, ticket: Ticket) -> Response | StreamingResponse:
         log_route(route, request)
+        usage_meter.serving(request, route)
         return await _forward(state, route, dict(body), ticket)
 
     return await state.send(route, attempt)

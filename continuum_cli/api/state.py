@@ -36,6 +36,7 @@ class AppState:
     http: httpx.AsyncClient  # shared client for search providers
     search: Any = None  # SearchProvider | None
     store: Any = None  # continuum_cli.state.StateStore, opened by Service.start()
+    pending: set[Any] = field(default_factory=set)  # usage settlements still running
     api_keys: tuple[ApiKey, ...] = ()
     discovered: dict[str, tuple[str, ...]] = field(default_factory=dict)
     token_cache: dict[tuple[str, int], int] = field(default_factory=dict)

@@ -20,6 +20,9 @@ class Request:
     body: bytes
     client: str = ""
     scheme: str = "http"  # "https" on a TLS listener (server.tls)
+    caller: Any = None  # continuum_cli.auth.Caller, set by the app once authenticated
+    # per-request values the app's layers hand each other (e.g. "meter": the usage meter)
+    context: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

@@ -1,0 +1,207 @@
+"""The per-request shell of limits and the ledger.
+
+`ContinuumApp` starts a `Meter` for every model request; the handler calls `admit` once it
+knows the route and the input tokens (before anything goes upstream); the app attaches the
+headers, watches the answer leave, and when it ends settles the counters and appends the
+ledger record -- in the background, after the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from continuum_cli.auth import Caller
+from continuum_cli.errors import ApiError, BudgetExhausted, RateLimited
+from continuum_cli.limits import gate
+from continuum_cli.limits.budgets import fullest
+from continuum_cli.limits.decide import Decision
+from continuum_cli.limits.headers import (
+    anthropic_rate_headers,
+    openai_rate_headers,
+    unified_headers,
+)
+from continuum_cli.limits.plan import Plan, admission_plan, settlement
+from continuum_cli.limits.pricing import cost_usd, price_for
+from continuum_cli.usage.observe import Counts, UsageObserver
+
+log = logging.getLogger("continuum.usage")
+METERED = frozenset({"/anthropic/v1/messages", "/v1/messages", "/v1/chat/completions"})
+SETTLE_TIMEOUT = 5.0  # settlement runs after the answer: no request waits on it
+
+
+class Meter:
+    def __init__(self, state: Any, caller: Caller, path: str, flavor: str) -> None:
+        self.state = state
+        self.caller = caller
+        self.path = path
+        self.flavor = flavor
+        self.ts = time.time()
+        self.started = time.monotonic()
+        self.route: Any = None
+        self.model: str | None = None
+        self.input_tokens = 0
+        self.plan: Plan | None = None
+        self.headers: dict[str, str] = {}
+        self.limited = False
+        self._done = False
+
+    async def admit(self, route: Any, input_tokens: int) -> None:
+        """Check the caller's limits and budgets; raise the 429 when over."""
+        self.route, self.model, self.input_tokens = route, route.requested, input_tokens
+        if not self.caller.metered:
+            return
+        price = price_for(self.state.settings.pricing, route.upstream_model, route.requested)
+        plan = admission_plan(self.caller, input_tokens, cost_usd(price, input_tokens, 0),
+                              time.time(), uuid.uuid4().hex)
+        decision = await gate.admit(self.state.store, self.state.settings.state, plan,
+                                    self.caller)
+        if decision is None:  # store unavailable, on_error: open
+            return
+        self.headers = self._headers(decision)
+        if decision.admitted:
+            self.plan = plan
+            return
+        self.limited = True
+        raise self._refusal(decision)
+
+    def _headers(self, decision: Decision) -> dict[str, str]:
+        if self.flavor != "anthropic":
+            return openai_rate_headers(decision.rates, time.time())
+        headers = anthropic_rate_headers(decision.rates)
+        standing = fullest(decision.budgets)
+        if decision.admitted and standing is not None:
+            headers.update(unified_headers(standing))
+        return headers
+
+    def _refusal(self, decision: Decision) -> ApiError:
+        extra = dict(decision.headers)
+        if self.flavor != "anthropic":  # the unified set is Claude Code's, not OpenAI's
+            extra = {"retry-after": extra["retry-after"]}
+        cls = BudgetExhausted if decision.refusal == "billing" else RateLimited
+        exc = cls(decision.message, headers={**self.headers, **extra})
+        if not decision.should_retry:
+            exc.should_retry = False
+        return exc
+
+    # -- the answer ----------------------------------------------------------------------
+    def attach(self, response: Any) -> Any:
+        """Add the headers and watch the answer leave (JSON body or stream)."""
+        for name in [n for n in response.headers if n.lower().startswith(
+                "anthropic-ratelimit-")]:
+            del response.headers[name]  # an upstream's own limits are not this key's
+        response.headers.update(self.headers)
+        observer = UsageObserver(self._scale())
+        if hasattr(response, "chunks"):
+            self._watch_stream(response, observer)
+        else:
+            observer.feed_body(response.body)
+            self.finish(response.status, observer.result())
+        return response
+
+    def failed(self, exc: BaseException) -> None:
+        status = getattr(exc, "status", 500)
+        if isinstance(exc, ApiError):
+            for name, value in self.headers.items():
+                exc.headers.setdefault(name, value)
+        self.finish(status, Counts())
+
+    def _watch_stream(self, response: Any, observer: UsageObserver) -> None:
+        complete = False
+        chunks, on_close = response.chunks, response.on_close
+
+        async def observed() -> AsyncIterator[bytes]:
+            nonlocal complete
+            try:
+                async for chunk in chunks:
+                    observer.feed(chunk)
+                    yield chunk
+                complete = True
+            finally:
+                with contextlib.suppress(Exception):
+                    await chunks.aclose()
+
+        async def closed() -> None:
+            try:
+                if on_close is not None:
+                    await on_close()
+            finally:
+                self.finish(response.status, observer.result(), aborted=not complete)
+
+        response.chunks, response.on_close = observed(), closed
+
+    def _scale(self) -> float | None:
+        if self.route is None:
+            return None
+        return self.state.usage_scale(self.route.backend)
+
+    def finish(self, status: int, counts: Counts, aborted: bool = False) -> None:
+        """Settle the counters and append the ledger record, in the background."""
+        if self._done:
+            return
+        self._done = True
+        record = self.record(status, counts, aborted)
+        adds: list[Any] = []
+        releases: list[tuple[str, str]] = []
+        if self.plan is not None:
+            price = self._price()
+            out_cost = cost_usd(price, 0, counts.output_tokens)
+            adds, releases = settlement(self.plan, counts.output_tokens, out_cost)
+        task = asyncio.ensure_future(gate.settle(self.state.store, adds, releases, record,
+                                                 SETTLE_TIMEOUT))
+        pending: set[asyncio.Future[None]] = self.state.pending
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    def _price(self) -> Any:
+        if self.route is None:
+            return None
+        return price_for(self.state.settings.pricing, self.route.upstream_model,
+                         self.route.requested)
+
+    def record(self, status: int, counts: Counts, aborted: bool) -> dict[str, Any]:
+        """The ledger record: never the key, only its name."""
+        route = self.route
+        input_tokens = counts.input_tokens or self.input_tokens
+        cost = cost_usd(self._price(), input_tokens, counts.output_tokens, counts.cached_tokens)
+        record: dict[str, Any] = {
+            "ts": round(self.ts, 3), "key": self.caller.name, "route": self.path,
+            "model": self.model, "served_model": route.upstream_model if route else None,
+            "backend": route.backend.name if route else None,
+            "input_tokens": input_tokens, "output_tokens": counts.output_tokens,
+            "cached_tokens": counts.cached_tokens, "web_searches": counts.web_searches,
+            "status": status, "duration_ms": round((time.monotonic() - self.started) * 1000, 1),
+            "cost_usd": round(cost, 8) if cost is not None else None,
+        }
+        if self.limited:
+            record["limited"] = True
+        if aborted:
+            record["aborted"] = True
+        return record
+
+
+async def admit(request: Any, route: Any, input_tokens: int) -> None:
+    """The handlers' hook, before anything goes upstream: a no-op for unmetered requests."""
+    meter = request.context.get("meter") if request.context is not None else None
+    if meter is not None:
+        await meter.admit(route, input_tokens)
+
+
+def serving(request: Any, route: Any) -> None:
+    """The handlers' hook per attempt: the backend actually serving (after a failover, not
+    the first one tried), for the ledger and the price."""
+    meter = request.context.get("meter") if request.context is not None else None
+    if meter is not None:
+        meter.route = route
+
+
+async def drain(state: Any, timeout: float = 5.0) -> None:
+    """Wait for settlements still running (at shutdown, before the store closes)."""
+    pending = list(state.pending)
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
