@@ -18,7 +18,13 @@ PURE = sorted(
     [*PACKAGE.glob("translate/*.py"), *PACKAGE.glob("wire/*.py"),
      PACKAGE / "routing.py", PACKAGE / "auth.py",
      *(PACKAGE / "gateway" / f"{name}.py"
-       for name in ("codes", "checksum", "device", "csrf", "page", "urls"))]
+       for name in ("codes", "checksum", "device", "csrf", "page", "urls")),
+     # limits, budgets and the ledger: arithmetic and parsing only (gate.py, meter.py and
+     # query.py are their I/O shells)
+     *(PACKAGE / "limits" / f"{name}.py" for name in ("budgets", "plan", "decide", "headers",
+                                                      "pricing")),
+     PACKAGE / "usage" / "observe.py", PACKAGE / "usage" / "report.py",
+     PACKAGE / "state" / "counters.py", PACKAGE / "state" / "codec.py"]
 )
 
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from continuum_cli import auth
-from continuum_cli.api import count_tokens, messages, meta, openai_passthrough
+from continuum_cli.api import admin, count_tokens, messages, meta, openai_passthrough
 from continuum_cli.api.common import error_response, flavor_of
 from continuum_cli.api.state import AppState
 from continuum_cli.errors import ApiError, MethodNotAllowed, NotFound, Overloaded, envelope
@@ -33,6 +33,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/messages/count_tokens": {"POST": count_tokens.count_tokens},
     # Claude Code's connectivity probe when non-essential traffic is allowed (REPORT.md §1.4)
     "/anthropic/api/hello": {"GET": meta.hello, "HEAD": meta.hello},
+    "/admin/usage": {"GET": admin.usage},
 }
 PUBLIC = frozenset({"/health", "/healthz", "/anthropic/api/hello"})
 

@@ -80,12 +80,13 @@ def unified_headers(standing: BudgetStanding) -> dict[str, str]:
     threshold = surpassed(standing.utilization)
     status = "allowed_warning" if threshold is not None else "allowed"
     reset = str(int(standing.resets_at))
+    shown = min(math.floor(standing.utilization * 100), 99) / 100
     headers = {
         UNIFIED + "status": status,
         UNIFIED + "representative-claim": "overage",
         UNIFIED + "overage-status": status,
         # two decimals, kept below 1 while requests are still allowed
-        UNIFIED + "overage-utilization": f"{min(math.floor(standing.utilization * 100), 99) / 100:.2f}",
+        UNIFIED + "overage-utilization": f"{shown:.2f}",
         UNIFIED + "reset": reset,
         UNIFIED + "overage-reset": reset,
     }

@@ -165,8 +165,9 @@ def test_budget_warnings_then_billing_error_and_restart(scripted, router_factory
         scripted.queue(Text("ok", usage=usage(prompt=5, completion=270)))
         raw = ask(c)
         _wait_settled(router)
-        statuses.append((raw.headers["anthropic-ratelimit-unified-status"],
-                         raw.headers.get("anthropic-ratelimit-unified-overage-surpassed-threshold")))
+        h = raw.headers
+        statuses.append((h["anthropic-ratelimit-unified-status"],
+                         h.get("anthropic-ratelimit-unified-overage-surpassed-threshold")))
         assert raw.headers["anthropic-ratelimit-unified-representative-claim"] == "overage"
         assert float(raw.headers["anthropic-ratelimit-unified-overage-utilization"]) < 1
     # used before each answer's output: ~few, then ~275, then ~550 -> allowed
