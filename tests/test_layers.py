@@ -24,7 +24,8 @@ PURE = sorted(
      *(PACKAGE / "limits" / f"{name}.py" for name in ("budgets", "plan", "decide", "headers",
                                                       "pricing")),
      PACKAGE / "usage" / "observe.py", PACKAGE / "usage" / "report.py",
-     PACKAGE / "state" / "counters.py", PACKAGE / "state" / "codec.py"]
+     PACKAGE / "state" / "counters.py", PACKAGE / "state" / "codec.py",
+     *(PACKAGE / "fleet" / f"{name}.py" for name in ("state", "balancer", "classify"))]
 )
 
 

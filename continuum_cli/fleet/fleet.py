@@ -51,7 +51,11 @@ class Ticket:
         now = self.fleet.clock()
         if exc is None:
             self.state.succeeded(now, now - self.started)
-            return
+        else:
+            self._judge(now, exc)
+        self.fleet.closed(self.state)
+
+    def _judge(self, now: float, exc: BaseException) -> None:
         kind = classify.outcome(exc)
         error_kind = classify.error_kind(exc)
         if error_kind is not None:
@@ -64,7 +68,6 @@ class Ticket:
             self.state.answered(now)
         else:
             self.state.released()
-        self.fleet.closed(self.state)
 
     def release(self) -> None:
         if not self.closed:

@@ -33,7 +33,10 @@ class HealthChecker:
         self.reconfigure(settings, check_first=False)
 
     def reconfigure(self, settings: Settings, *, check_first: bool = True) -> None:
-        """Follow a new config: loops for new or changed backends, none for removed ones."""
+        """Follow a new config: the upstream client's addresses, loops for new or changed
+        backends (checked at once), none for removed ones."""
+        if check_first:
+            self.upstream.reconfigure(settings.backends)
         wanted = {b.name: b for b in settings.backends}
         for name, (backend, task) in list(self._loops.items()):
             if wanted.get(name) != backend:

@@ -52,6 +52,21 @@ class UpstreamClient:
         # on every `build_request`, about a twentieth of the CPU of a proxied request
         self._prepared: dict[str, tuple[httpx.Headers, dict[str, Any]]] = {}
 
+    def reconfigure(self, backends: tuple[Backend, ...]) -> None:
+        """Follow a reload: base URLs, headers and timeouts from the new backends; the
+        connections of addresses no backend uses any more close after their last request."""
+        before = set(self._base.values())
+        for backend in backends:
+            if backend.url:
+                self._base[backend.name] = normalize_base_url(backend.url, backend.type)
+        names = {b.name for b in backends}
+        self._base = {n: url for n, url in self._base.items() if n in names}
+        self._urls.clear()
+        self._prepared.clear()
+        if isinstance(self._transport, Http1Transport):
+            self._transport.retire({httpx.URL(u) for u in before - set(self._base.values())},
+                                   keep={httpx.URL(u) for u in self._base.values()})
+
     def set_base_url(self, backend_name: str, base_url: str) -> None:
         """For backends whose address is known only at run time (embedded)."""
         self._base[backend_name] = base_url.rstrip("/")

@@ -84,6 +84,9 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._open = 0  # connections in use or connecting
         self._slots: deque[asyncio.Future[None]] = deque()
         self._active: set[Connection] = set()
+        # origins no backend of the running config uses (a reload removed them): their
+        # connections close when their last request ends instead of going back to the pool
+        self._retired: set[Origin] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout") or {}
@@ -202,7 +205,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
             return
         self._active.discard(conn)
         self._open -= 1
-        if reuse and conn.reusable() and self._room_to_keep():
+        if reuse and conn.reusable() and conn.origin not in self._retired \
+                and self._room_to_keep():
             conn.next_cycle()
             conn.in_use = False
             conn.idle_since = time.monotonic()
@@ -235,6 +239,16 @@ class Http1Transport(httpx.AsyncBaseTransport):
             if not slot.done():
                 slot.set_result(None)
                 return
+
+    def retire(self, urls: set[httpx.URL], keep: set[httpx.URL]) -> None:
+        """Close idle connections to `urls` now and busy ones after their request (a reload
+        removed the backends there); origins in `keep` are pooled as usual."""
+        kept = {_origin(url) for url in keep}
+        self._retired = ({_origin(url) for url in urls} | self._retired) - kept
+        for origin in self._retired:
+            for conn in self._idle.pop(origin, []):
+                conn.close()
+        self._idle_count = sum(map(len, self._idle.values()))
 
     async def aclose(self) -> None:
         for conns in self._idle.values():

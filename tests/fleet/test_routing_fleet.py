@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.fakes.scripted_backend import Error, ScriptedBackend
+from tests.fakes.scripted_backend import Error, ScriptedBackend, Text
 from tests.fleet.conftest import fleet_config
 
 USER = [{"role": "user", "content": "hi"}]
@@ -231,3 +231,40 @@ def test_loading_backend_is_loading_not_down(router_factory, trio) -> None:
     for _ in range(4):
         assert chat(router).status_code == 200
     assert served(trio[:2]) == [0, 4]
+
+
+def test_reconfigure_while_a_stream_runs(router_factory, trio) -> None:
+    """What a reload does (the reload itself swaps the settings and calls
+    `Fleet.reconfigure`): the removed backend finishes its stream and its connections close
+    after it; the added one is checked and then takes traffic; the kept one keeps its
+    counters."""
+    from continuum_cli.config.loader import validate
+
+    router = router_factory(fleet_config(trio[:2], routing={"strategy": "round_robin"}))
+    trio[1].chunk_delay = 0.05  # a stream of ~1 s on gpu-b
+    trio[1].default = Text(" ".join(["w"] * 20))
+    assert chat(router).status_code == 200  # gpu-a, then gpu-b streams
+    with httpx.stream("POST", router.url + "/v1/chat/completions", timeout=30, json={
+            "model": "m", "stream": True, "messages": USER}) as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith("data: ")
+        new = validate(fleet_config([trio[0], trio[2]], names=("gpu-a", "gpu-c"),
+                                    routing={"strategy": "round_robin"}))
+
+        async def reload() -> None:
+            router.service.state.settings = new
+            router.service.state.fleet.reconfigure(new)
+
+        router.call(reload())
+        rest = [line for line in lines if line]
+    assert rest[-1] == "data: [DONE]"  # the stream finished on the backend it started on
+    wait_for(lambda: not trio[1]._connections)  # and its connection closed after it
+    wait_for(lambda: health(router)["backends"][1]["status"] == "ready")
+    before = served(trio)
+    for _ in range(6):
+        assert chat(router).status_code == 200
+    after = served(trio)
+    assert [a - b for a, b in zip(after, before, strict=True)] == [3, 0, 3]
+    names = [b["name"] for b in health(router)["backends"]]
+    assert names == ["gpu-a", "gpu-c"]
+    assert health(router)["backends"][0]["requests"] == 4  # gpu-a kept its counters
