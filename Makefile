@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv test test-fast zipapp bench completions clean run claude-code
+.PHONY: venv test test-fast zipapp bench bench-cli completions clean run claude-code
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,15 @@ test-fast: $(STAMP)
 
 zipapp: $(STAMP)
 	mkdir -p dist
-	$(VENV)/bin/shiv -c continuum -o dist/continuum.pyz -p "/usr/bin/env python3" --reproducible .
+	$(VENV)/bin/shiv -c continuum -o dist/continuum.pyz -p "/usr/bin/env python3" --reproducible \
+	  --compile-pyc .
 
 bench: $(STAMP)
 	$(PY) bench/overhead.py
+
+# Start-up time of `continuum --version`, `--help` and a completion TAB (installed and zipapp).
+bench-cli: $(STAMP)
+	$(PY) bench/cli_startup.py
 
 completions: $(STAMP)
 	$(PY) -m continuum_cli.cli.completions_gen completions

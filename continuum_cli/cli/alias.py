@@ -4,28 +4,17 @@
 place through `alias_yaml` (comments and order kept; see its docstring for why).
 """
 
-from __future__ import annotations
-
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from continuum_cli.cli.alias_yaml import (
-    current_aliases,
-    remove_alias,
-    set_alias,
-    verify,
-    write_atomic,
-)
 from continuum_cli.cli.output import err, guarded, out
 from continuum_cli.cli.serve import ConfigOpt
-from continuum_cli.config.loader import find_config, load_config
-from continuum_cli.config.models import Settings
-from continuum_cli.doctor.checks import rule_text
 from continuum_cli.errors import ContinuumError, ModelNotFound
-from continuum_cli.routing import FAMILIES, backend_models, match_alias, resolve
+
+if TYPE_CHECKING:  # the rest is imported where used: the CLI must start fast (test_startup)
+    from continuum_cli.config.models import Settings
 
 # Names Claude Code sends (REPORT.md §4, §9), to show what each alias catches.
 CLAUDE_MODELS = ("claude-opus-5-5", "claude-opus-4-5", "claude-sonnet-4-5",
@@ -47,6 +36,8 @@ def alias_key(rule: str, model: str) -> str:
 
 
 def pattern(key: str) -> str:
+    from continuum_cli.routing import FAMILIES
+
     if key == "default":
         return "any other name"
     if key in FAMILIES:
@@ -54,8 +45,10 @@ def pattern(key: str) -> str:
     return f"exactly '{key}'"
 
 
-def catches(settings: Settings, key: str) -> list[str]:
+def catches(settings: "Settings", key: str) -> list[str]:
     """Which of Claude Code's model names end up at this alias."""
+    from continuum_cli.routing import backend_models, match_alias
+
     served = backend_models(settings)
     names = []
     for model in CLAUDE_MODELS:
@@ -65,7 +58,9 @@ def catches(settings: Settings, key: str) -> list[str]:
     return names
 
 
-def table_rows(settings: Settings) -> list[dict[str, Any]]:
+def table_rows(settings: "Settings") -> list[dict[str, Any]]:
+    from continuum_cli.routing import backend_models
+
     served = backend_models(settings)
     return [{"alias": key, "target": target, "matches": pattern(key),
              "catches": catches(settings, key),
@@ -76,6 +71,10 @@ def table_rows(settings: Settings) -> list[dict[str, Any]]:
 @alias_app.command("list")
 def list_aliases(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Show each alias, its target, and which Claude model names it catches."""
+    from rich.table import Table
+
+    from continuum_cli.config.loader import load_config
+
     with guarded():
         loaded = load_config(config)
     rows = table_rows(loaded.settings)
@@ -93,8 +92,11 @@ def list_aliases(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
-def explain(model: str, settings: Settings) -> dict[str, Any]:
+def explain(model: str, settings: "Settings") -> dict[str, Any]:
     """What `model` becomes and why: exact / family / default / backend / not found."""
+    from continuum_cli.doctor.checks import rule_text
+    from continuum_cli.routing import resolve
+
     try:
         route = resolve(model, settings)
     except ModelNotFound as exc:
@@ -113,6 +115,8 @@ def resolve_alias(model: Annotated[str, typer.Argument(help="A model name, e.g. 
                                                       "claude-haiku-4-5-20251001.")],
                   config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Show what a model name becomes and why (exit 1 when it is not found)."""
+    from continuum_cli.config.loader import load_config
+
     with guarded():
         data = explain(model, load_config(config).settings)
     if as_json:
@@ -127,6 +131,15 @@ def resolve_alias(model: Annotated[str, typer.Argument(help="A model name, e.g. 
 
 
 def _edit(config: str | None, change: str, name: str, target: str | None) -> str:
+    from continuum_cli.cli.alias_yaml import (
+        current_aliases,
+        remove_alias,
+        set_alias,
+        verify,
+        write_atomic,
+    )
+    from continuum_cli.config.loader import find_config
+
     path = find_config(config)
     if path is None:
         raise ContinuumError("no config file to edit",
@@ -150,6 +163,9 @@ def set_command(name: Annotated[str, typer.Argument(help="Alias: haiku, sonnet, 
                 target: Annotated[str, typer.Argument(help="The backend model it maps to.")],
                 config: ConfigOpt = None) -> None:
     """Add or change an alias in config.yaml (comments and order are kept)."""
+    from continuum_cli.config.loader import load_config
+    from continuum_cli.routing import backend_models
+
     with guarded():
         if not name.strip() or not target.strip():
             raise ContinuumError("alias name and target must not be empty")

@@ -1,28 +1,28 @@
 """`continuum check`: validate the config and summarise it (secrets shown only as set/unset)."""
 
-from __future__ import annotations
-
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from continuum_cli.backends.profiles import normalize_base_url
 from continuum_cli.cli.output import err, out, report
 from continuum_cli.cli.serve import ConfigOpt
-from continuum_cli.config.loader import LoadedConfig, load_config
-from continuum_cli.config.models import Settings
 from continuum_cli.errors import ConfigError
+
+if TYPE_CHECKING:  # imported where used: the CLI must start fast (tests/cli/test_startup.py)
+    from continuum_cli.config.loader import LoadedConfig
+    from continuum_cli.config.models import Settings
 
 
 def register(app: typer.Typer) -> None:
     app.command("check")(check)
 
 
-def summary(loaded: LoadedConfig) -> dict[str, Any]:
+def summary(loaded: "LoadedConfig") -> dict[str, Any]:
     """The config as data, with every secret replaced by whether it is set."""
-    s: Settings = loaded.settings
+    from continuum_cli.backends.profiles import normalize_base_url
+
+    s: "Settings" = loaded.settings
     return {
         "valid": True,
         "config": str(loaded.path) if loaded.path else None,
@@ -46,7 +46,7 @@ def summary(loaded: LoadedConfig) -> dict[str, Any]:
     }
 
 
-def alias_warnings(s: Settings) -> list[str]:
+def alias_warnings(s: "Settings") -> list[str]:
     """Aliases whose target no backend lists (a backend that lists no models may still serve
     it: discovery happens at start-up, so this is a warning, not an error)."""
     listed = {m for b in s.backends for m in b.models}
@@ -62,6 +62,8 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Validate config.yaml and show what the router will use. Exit 0 valid, 2 invalid."""
+    from continuum_cli.config.loader import load_config
+
     try:
         loaded = load_config(config)
     except ConfigError as exc:
@@ -78,6 +80,8 @@ def check(
 
 
 def _render(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
     where = data["config"] or "no config file (built-in defaults)"
     err.print(f"[green]✓[/] config valid: {where}", highlight=False)
     table = Table(title="backends")

@@ -7,9 +7,6 @@ Claude Code's screen) and stopped again when Claude Code exits. Claude Code then
 with every remaining argument unchanged; its exit code becomes ours.
 """
 
-from __future__ import annotations
-
-import asyncio
 import os
 import shutil
 import signal
@@ -19,18 +16,15 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
-from platformdirs import user_log_dir
 
-from continuum_cli.cli.env_cmd import wanted_env
 from continuum_cli.cli.output import err, guarded
-from continuum_cli.config.loader import load_config
-from continuum_cli.doctor.client import router_url
-from continuum_cli.doctor.model import HttpOutcome
-from continuum_cli.doctor.probes import router_health
 from continuum_cli.errors import ContinuumError
+
+if TYPE_CHECKING:  # the rest is imported where used: the CLI must start fast (test_startup)
+    from continuum_cli.doctor.model import HttpOutcome
 
 READY_TIMEOUT = 60.0
 LOADING_TIMEOUT = 900.0  # the embedded backend may fetch and load its model first
@@ -49,6 +43,10 @@ def claude(
         "--config", envvar="CONTINUUM_CONFIG", help="Path to config.yaml.")] = None,
 ) -> None:
     """Run Claude Code against the router (starting it if needed); other args go to claude."""
+    from continuum_cli.cli.env_cmd import wanted_env
+    from continuum_cli.config.loader import load_config
+    from continuum_cli.doctor.client import router_url
+
     with guarded():
         settings = load_config(config).settings
         executable = _claude_executable()
@@ -66,7 +64,15 @@ def _claude_executable() -> str:
     return found
 
 
-def router_state(outcome: HttpOutcome) -> str:
+def _health(url: str, **options: float) -> "HttpOutcome":
+    import asyncio
+
+    from continuum_cli.doctor.probes import router_health
+
+    return asyncio.run(router_health(url, **options))
+
+
+def router_state(outcome: "HttpOutcome") -> str:
     """"down", "loading", "ready", or "foreign" (something that is not continuum answers)."""
     if not outcome.reached:
         return "down"
@@ -78,13 +84,15 @@ def router_state(outcome: HttpOutcome) -> str:
 
 @contextmanager
 def running_router(url: str, config: str | None) -> Iterator[None]:
-    state = router_state(asyncio.run(router_health(url)))
+    state = router_state(_health(url))
     if state == "foreign":
         raise ContinuumError(f"{url} answers, but it is not a continuum router",
                              hint="stop that program or change server.bind_address")
     if state != "down":
         yield
         return
+    from platformdirs import user_log_dir
+
     log_path = Path(user_log_dir("continuum")) / "router.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -118,7 +126,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None
         if proc.poll() is not None:
             raise ContinuumError(f"the router exited with code {proc.returncode} before it "
                                  f"was ready", hint=f"see {log_path}, or run `continuum doctor`")
-        state = router_state(asyncio.run(router_health(url, timeout=2.0)))
+        state = router_state(_health(url, timeout=2.0))
         if state == "ready":
             return
         if state == "loading" and not said_loading:

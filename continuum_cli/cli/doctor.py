@@ -5,20 +5,20 @@ fix under failures and warnings. `--json` prints the report as JSON on stdout in
 Exit 0 when nothing failed (warnings allowed), 1 otherwise.
 """
 
-from __future__ import annotations
-
-import asyncio
 import json
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
-from rich.text import Text
 
-from continuum_cli.cli.output import err, out
+from continuum_cli.cli.output import err, out, real_console
 from continuum_cli.cli.serve import ConfigOpt
-from continuum_cli.doctor import GROUPS, CheckResult, DoctorOptions, Report, run_doctor
+
+if TYPE_CHECKING:  # the rest is imported where used: the CLI must start fast (test_startup)
+    from rich.progress import Progress, TaskID
+    from rich.text import Text
+
+    from continuum_cli.doctor import CheckResult, DoctorOptions, Report
 
 MARKS = {"pass": ("✓", "green"), "fail": ("✗", "bold red"), "warn": ("!", "yellow"),
          "skip": ("-", "dim")}
@@ -37,6 +37,10 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Check everything Claude Code needs: config, backends, aliases, router, search, env."""
+    import asyncio
+
+    from continuum_cli.doctor import DoctorOptions
+
     _quiet_logs()
     report = asyncio.run(_run(DoctorOptions(config=config, url=url, offline=offline),
                               live=not as_json and err.is_terminal))
@@ -55,27 +59,35 @@ def _quiet_logs() -> None:
     logger.propagate = False
 
 
-async def _run(opts: DoctorOptions, live: bool) -> Report:
+async def _run(opts: "DoctorOptions", live: bool) -> "Report":
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from continuum_cli.doctor import GROUPS, run_doctor
+
     if not live:
         return await run_doctor(opts)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err,
-                  transient=True) as progress:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                  console=real_console(err), transient=True) as progress:
         tasks = {g: progress.add_task(f"checking {g}…") for g in GROUPS}
         return await run_doctor(opts, lambda group, _: _finish(progress, tasks.get(group)))
 
 
-def _finish(progress: Progress, task: TaskID | None) -> None:
+def _finish(progress: "Progress", task: "TaskID | None") -> None:
     if task is not None:
         progress.update(task, visible=False)
 
 
-def line(result: CheckResult, width: int) -> Text:
+def line(result: "CheckResult", width: int) -> "Text":
+    from rich.text import Text
+
     mark, style = MARKS[result.status]
     return Text.assemble((mark, style), " ", (result.name.ljust(width), "bold"), "  ",
                          result.evidence)
 
 
-def render(report: Report) -> None:
+def render(report: "Report") -> None:
+    from rich.text import Text
+
     env = report.environment
     err.print(Text(f"continuum {env['continuum']} · Python {env['python']} · "
                    f"{env['platform']} · router {env['router_url']}", style="dim"))

@@ -8,23 +8,20 @@ router accepts is kept. In blocking mode the line carries a configured key, beca
 what the shell needs; it is printed only here, on request, never in logs or `--json`.
 """
 
-from __future__ import annotations
-
 import os
 import shlex
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from continuum_cli.cli.output import guarded
 from continuum_cli.cli.serve import ConfigOpt
-from continuum_cli.config.loader import load_config
-from continuum_cli.config.models import Settings
-from continuum_cli.doctor.client import client_env, router_url
-from continuum_cli.doctor.runner import configured_keys
+
+if TYPE_CHECKING:  # the rest is imported where used: the CLI must start fast (test_startup)
+    from continuum_cli.config.models import Settings
 
 
 class Shell(str, Enum):  # noqa: UP042 (a plain str Enum is what Typer documents)
@@ -48,8 +45,11 @@ def export_lines(variables: Mapping[str, str], shell: Shell) -> list[str]:
     return [f"export {k}={shlex.quote(v)}" for k, v in variables.items()]
 
 
-def wanted_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+def wanted_env(settings: "Settings", environ: Mapping[str, str]) -> dict[str, str]:
     """What Claude Code needs for the configured router (shared with `continuum claude`)."""
+    from continuum_cli.doctor.client import client_env, router_url
+    from continuum_cli.doctor.runner import configured_keys
+
     return client_env(settings, router_url(settings), environ, configured_keys(settings))
 
 
@@ -59,6 +59,8 @@ def env(
         "--shell", help="Syntax of the lines (default: from $SHELL).")] = None,
 ) -> None:
     """Print export lines that point Claude Code at the router: eval "$(continuum env)"."""
+    from continuum_cli.config.loader import load_config
+
     with guarded():
         variables = wanted_env(load_config(config).settings, os.environ)
     # typer.echo, not the rich console: the lines must reach the shell byte for byte

@@ -8,66 +8,51 @@ object per line for machines.
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import typer
-from rich.console import Console
-from rich.logging import RichHandler
+from typing import TYPE_CHECKING, Any
 
 from continuum_cli.errors import ConfigError, ContinuumError
 
-out = Console()
-err = Console(stderr=True)
-
-_STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        data.update({k: v for k, v in record.__dict__.items()
-                     if k not in _STD_ATTRS and not k.startswith("_")})
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str, ensure_ascii=False)
+class _LazyConsole:
+    """A rich Console made at first use: importing rich costs tens of milliseconds, and
+    `continuum --version`, `--help` and shell completion must start fast (README)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+    def real(self) -> Console:
+        self.is_terminal  # noqa: B018 (made on first use)
+        assert self._console is not None
+        return self._console
 
 
-class PlainFormatter(logging.Formatter):
-    """`asctime level name: message`, with the date and time formatted once per second: the
-    router writes two or three INFO lines per request (access, routing)."""
-
-    _second: int | None = None
-    _stamp = ""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
-        if second != self._second:
-            self._stamp = time.strftime(self.default_time_format, self.converter(second))
-            self._second = second
-        return f"{self._stamp},{int(record.msecs):03d}"
+def real_console(console: Any) -> Console:
+    """The rich Console behind `out` or `err` (for rich objects that take a console)."""
+    return console.real() if isinstance(console, _LazyConsole) else console
 
 
-def _cheap_records() -> None:
-    """Skip what no formatter here prints: the caller's file and line (a stack walk per
-    record), thread and process names."""
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    logging._srcfile = None  # type: ignore[attr-defined]  # documented switch in logging
-
+out: Console = _LazyConsole()  # type: ignore[assignment]
+err: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
 
 def setup_logging(level: str = "info", fmt: str = "rich") -> None:
+    import logging
+
+    from continuum_cli.cli.log_format import JsonFormatter, PlainFormatter, cheap_records
+
     root = logging.getLogger("continuum")
     root.handlers.clear()
     root.setLevel(level.upper())
@@ -76,14 +61,16 @@ def setup_logging(level: str = "info", fmt: str = "rich") -> None:
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
     elif err.is_terminal:
-        handler = RichHandler(console=err, show_path=False, markup=False, rich_tracebacks=True,
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=real_console(err), show_path=False, markup=False, rich_tracebacks=True,
                               tracebacks_show_locals=False, log_time_format="[%X]")
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(PlainFormatter("%(asctime)s %(levelname)-7s %(name)s: "
                                             "%(message)s"))
-    _cheap_records()
+    cheap_records()
     root.addHandler(handler)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -102,4 +89,6 @@ def guarded() -> Iterator[None]:
     try:
         yield
     except ContinuumError as exc:
+        import typer
+
         raise typer.Exit(report(exc)) from None

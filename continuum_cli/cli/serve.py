@@ -1,18 +1,16 @@
 """`continuum serve`: load the config (or find local backends), set up logging, run the router."""
 
-from __future__ import annotations
-
-import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from continuum_cli.cli.output import guarded, setup_logging
-from continuum_cli.config.loader import load_config
-from continuum_cli.config.models import Backend, ServerSettings, Settings, split_bind_address
 from continuum_cli.errors import ConfigError, ContinuumError
+
+if TYPE_CHECKING:  # imported where used: the CLI must start fast (tests/cli/test_startup.py)
+    from continuum_cli.config.models import Backend, Settings
 
 log = logging.getLogger("continuum.server")
 
@@ -37,6 +35,10 @@ def serve(
         "user data dir (made once); prints its SHA-256 fingerprint.")] = False,
 ) -> None:
     """Start the router (Anthropic API under /anthropic, OpenAI API under /v1)."""
+    import asyncio
+
+    from continuum_cli.config.loader import load_config
+
     with guarded():
         loaded = load_config(config)
         settings = _override(loaded.settings, bind, log_level, log_format)
@@ -50,8 +52,10 @@ def serve(
         _run(settings)
 
 
-def _override(settings: Settings, bind: str | None, level: str | None,
-              fmt: str | None) -> Settings:
+def _override(settings: "Settings", bind: str | None, level: str | None,
+              fmt: str | None) -> "Settings":
+    from continuum_cli.config.models import split_bind_address
+
     update: dict[str, object] = {}
     if bind:
         try:
@@ -69,7 +73,7 @@ def _override(settings: Settings, bind: str | None, level: str | None,
     return settings.model_copy(update=update) if update else settings
 
 
-async def _without_config(settings: Settings) -> Settings:
+async def _without_config(settings: "Settings") -> "Settings":
     """No config file: use whatever standard local backend answers, else the embedded one."""
     from continuum_cli.upstream.probe import probe_local_backends
 
@@ -86,8 +90,9 @@ async def _without_config(settings: Settings) -> Settings:
     return settings.model_copy(update={"backends": backends, "model_aliases": aliases})
 
 
-def _embedded_default() -> tuple[Backend, ...]:
+def _embedded_default() -> "tuple[Backend, ...]":
     from continuum_cli.backends.embedded import embedded_available
+    from continuum_cli.config.models import Backend
 
     if not embedded_available():
         raise ContinuumError(
@@ -104,7 +109,7 @@ def _embedded_default() -> tuple[Backend, ...]:
                     max_output_tokens=1024),)
 
 
-def _self_signed(settings: Settings) -> Settings:
+def _self_signed(settings: "Settings") -> "Settings":
     from platformdirs import user_data_dir
 
     from continuum_cli.config.models import TlsSettings
@@ -118,7 +123,7 @@ def _self_signed(settings: Settings) -> Settings:
     return settings.model_copy(update={"server": server})
 
 
-def _tls_announce(settings: Settings) -> None:
+def _tls_announce(settings: "Settings") -> None:
     """The fingerprint people compare with what Claude Code shows on first connect; and a
     warning when the gateway would hand out tokens over plain http to other machines."""
     if settings.server.tls is not None:
@@ -145,7 +150,9 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _run(settings: Settings) -> None:
+def _run(settings: "Settings") -> None:
+    import asyncio
+
     from continuum_cli.service import Service, run_service
 
     _tls_announce(settings)
@@ -162,7 +169,7 @@ def _run(settings: Settings) -> None:
 
 def _announce(service: object) -> None:
     url = service.url
-    settings: Settings = service.settings
+    settings: "Settings" = service.settings
     log.info("continuum listening on %s (Anthropic API: %s/anthropic, OpenAI API: %s/v1)",
              url, url, url)
     for backend in settings.backends:
@@ -177,4 +184,4 @@ def _announce(service: object) -> None:
                  "`continuum claude --gateway`)", url)
 
 
-__all__ = ["register", "serve", "ServerSettings"]
+__all__ = ["ConfigOpt", "register", "serve"]

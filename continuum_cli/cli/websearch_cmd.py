@@ -6,26 +6,22 @@ wrong and how to fix it (seed, Troubleshooting: "WebSearch returns zero results"
 Exit codes: 0 results (or a valid empty answer), 1 provider error, 2 config error.
 """
 
-from __future__ import annotations
-
-import asyncio
 import contextlib
 import json
 import logging
 import os
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-from rich.table import Table
 
 from continuum_cli.cli.output import err, out, report
 from continuum_cli.cli.serve import ConfigOpt
-from continuum_cli.config.loader import load_config
-from continuum_cli.config.models import PROVIDER_KEY_ENV, WebSearchSettings
 from continuum_cli.errors import ConfigError, ProviderError
-from continuum_cli.websearch.providers import SearchResponse, make_provider
+
+if TYPE_CHECKING:  # the rest is imported where used: the CLI must start fast (test_startup)
+    from continuum_cli.config.models import WebSearchSettings
+    from continuum_cli.websearch.providers import SearchResponse
 
 _EXPLAIN = {
     "too_many_requests": "The provider answered HTTP 429: you are hitting its rate limit. "
@@ -50,6 +46,8 @@ def test_websearch(
     config: ConfigOpt = None,
 ) -> None:
     """Run one web search with the configured provider and key, and show the results."""
+    import asyncio
+
     try:
         settings = search_settings(config, provider)
     except ConfigError as exc:
@@ -73,9 +71,12 @@ def test_websearch(
         _render(found, settings)
 
 
-def search_settings(config: str | None, provider: str | None) -> WebSearchSettings:
+def search_settings(config: str | None, provider: str | None) -> "WebSearchSettings":
     """The configured web_search section, switched to `provider` if given. A provider
     other than the configured one takes its key from its environment variable."""
+    from continuum_cli.config.loader import load_config
+    from continuum_cli.config.models import PROVIDER_KEY_ENV
+
     ws = load_config(config).settings.web_search
     name = provider or ws.provider
     if name not in PROVIDER_KEY_ENV:
@@ -92,7 +93,11 @@ def search_settings(config: str | None, provider: str | None) -> WebSearchSettin
                                  "base_url": ws.base_url if same else None})
 
 
-async def _search(settings: WebSearchSettings, query: str, count: int) -> SearchResponse:
+async def _search(settings: "WebSearchSettings", query: str, count: int) -> "SearchResponse":
+    import httpx
+
+    from continuum_cli.websearch.providers import make_provider
+
     async with httpx.AsyncClient(trust_env=False) as client:
         return await make_provider(settings, client).search(query, count=count)
 
@@ -109,7 +114,7 @@ def _quiet_provider_logs() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def as_data(found: SearchResponse) -> dict[str, Any]:
+def as_data(found: "SearchResponse") -> dict[str, Any]:
     return {
         "ok": True, "provider": found.provider, "query": found.query,
         "latency_ms": round(found.latency_ms, 1), "rate_limit": found.rate_limit,
@@ -118,7 +123,9 @@ def as_data(found: SearchResponse) -> dict[str, Any]:
     }
 
 
-def _render(found: SearchResponse, settings: WebSearchSettings) -> None:
+def _render(found: "SearchResponse", settings: "WebSearchSettings") -> None:
+    from rich.table import Table
+
     table = Table(title=f'{found.provider}: "{found.query}"')
     for column in ("#", "title", "url", "age", "snippet"):
         table.add_column(column, overflow="fold")
@@ -141,7 +148,7 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _explain(exc: ProviderError, settings: WebSearchSettings) -> None:
+def _explain(exc: ProviderError, settings: "WebSearchSettings") -> None:
     err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
     why = _EXPLAIN.get(exc.error_code)
     if why:  # says what to do, in the seed's troubleshooting words
@@ -149,6 +156,8 @@ def _explain(exc: ProviderError, settings: WebSearchSettings) -> None:
     elif exc.hint:
         err.print(f"[yellow]fix:[/] {exc.hint}", highlight=False)
     if exc.status in (401, 403, 422) and "API key" in exc.message:
+        from continuum_cli.config.models import PROVIDER_KEY_ENV
+
         env = PROVIDER_KEY_ENV[settings.provider]
         err.print(f"The {settings.provider} key in use comes from web_search.api_key / {env}; "
                   "check it in the provider's dashboard.", highlight=False)
