@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -196,6 +197,102 @@ def stored(host: GatewayHost) -> None:
     host.result["checks"]["credentials_after_logout"] = credentials.exists() and \
         "enterpriseGateway" in json.loads(credentials.read_text())
     host.result["checks"]["api_key_used"] = ALICE_KEY in json.dumps(host.result["runs"])
+
+
+class Pane:
+    """Claude Code's interactive UI in a tmux pane (a real pty), read as text."""
+
+    def __init__(self, folder: Path, command: str, cwd: Path) -> None:
+        self.socket = str(folder / "tmux.sock")
+        self.screens: list[str] = []
+        subprocess.run(["tmux", "-S", self.socket, "new-session", "-d", "-x", "120", "-y", "45",
+                        "-c", str(cwd), command], check=True)
+
+    def screen(self) -> str:
+        done = subprocess.run(["tmux", "-S", self.socket, "capture-pane", "-p"],
+                              capture_output=True, text=True)
+        return done.stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "send-keys", *keys], check=True)
+
+    def drive(self, handlers: list[tuple[str, list[list[str]]]], goal: str,
+              timeout: float, once: tuple[str, ...] = ()) -> str:
+        """Answer each screen whose text matches a handler until `goal` shows. A screen
+        still showing 5 s after its answer is answered again (a key pressed while the UI
+        was still drawing can be lost), except the markers in `once`."""
+        answered: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if goal in text:
+                self.screens.append(text)
+                return text
+            for marker, presses in handlers:
+                again = marker not in once and time.monotonic() - answered.get(marker, -99.0) > 5
+                if marker in text and (marker not in answered or again):
+                    answered[marker] = time.monotonic()
+                    self.screens.append(text)
+                    for press in presses:
+                        self.keys(*press)
+                        time.sleep(0.5)
+                    break
+            time.sleep(0.5)
+        self.screens.append(self.screen())
+        raise TimeoutError(f"{goal!r} not on screen in {timeout:.0f}s:\n{self.screens[-1]}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
+
+
+def _browser_script(host: GatewayHost) -> Path:
+    repo = Path(__file__).resolve().parents[2]
+    script = host.out / "browser.sh"
+    script.write_text(f"#!/bin/sh\ncd {repo} && PYTHONPATH={repo} exec {sys.executable} "
+                      f"-m tests.e2e.gateway_browser \"$@\" >>{host.out}/browser.out 2>&1\n")
+    script.chmod(0o755)
+    return script
+
+
+@scenario
+def interactive(host: GatewayHost) -> None:
+    """(d) `/login` in the interactive UI: gateway URL from settings, trust prompt, the
+    browser ($BROWSER) completes the verification page, "Connected", then a prompt is
+    answered; a later headless run revalidates the managed settings with If-None-Match."""
+    base = host.start(managed_settings=POLICY, models=MODELS, poll_interval="2s",
+                      login_notice="Sign in with your continuum key from the team wiki.")
+    folder = host.home / ".claude"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.json").write_text(json.dumps(
+        {"forceLoginMethod": "gateway", "forceLoginGatewayUrl": base}))
+    host.work.mkdir(parents=True, exist_ok=True)
+    env = host.env(BROWSER=str(_browser_script(host)), BROWSER_LOG=str(host.out / "browser.log"),
+                   CONTINUUM_E2E_KEY=ALICE_KEY, TERM="xterm-256color")
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
+                       if k in ("HOME", "PATH", "BROWSER", "BROWSER_LOG", "CONTINUUM_E2E_KEY",
+                                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY",
+                                "TERM"))
+    pane = Pane(host.out, f"env -i {exports} {host.spec['claude_bin']}", host.work)
+    try:
+        login = [("Choose the text style", [["Enter"]]),
+                 ("Enter to connect", [["Enter"]]),
+                 ("Yes, trust this gateway", [["Up"], ["Enter"]]),
+                 ("Waiting for sign-in", [])]  # the code screen, kept for the test
+        host.result["checks"]["connected_screen"] = pane.drive(
+            login, "Connected to Cloud gateway", timeout=120)
+        after = [("Connected to Cloud gateway", [["Enter"]]),
+                 ("Security notes", [["Enter"]]),
+                 ("Yes, I trust this folder", [["Down"], ["Enter"]]),
+                 ("Managed settings require approval", [["Enter"]]),
+                 ("auto mode on", [["-l", "say hi"], ["Enter"]])]
+        host.result["checks"]["answer_screen"] = pane.drive(
+            after, "Hello from the scripted backend.", timeout=120, once=("auto mode on",))
+    finally:
+        host.result["checks"]["screens"] = pane.screens
+        pane.close()
+    log = host.out / "browser.log"
+    host.result["checks"]["browser_log"] = log.read_text() if log.exists() else ""
+    host.claude(["-p", "hi", *STREAM_JSON], host.env())
 
 
 def main(spec_path: str) -> int:

@@ -136,3 +136,42 @@ def test_logout_revokes_both_tokens(gateway_scenario: Run) -> None:
     assert result["checks"]["after_logout"] == {"status": 401, "retry": "false"}
     assert result["checks"]["credentials_after_logout"] is False
     assert result["checks"]["api_key_used"] is False  # the key never reached Claude Code
+
+
+def test_interactive_login_in_a_pty(gateway_scenario: Run) -> None:
+    """(d) /login with $BROWSER completing the page in headless Chromium."""
+    result = gateway_scenario("interactive")
+    checks = result["checks"]
+    screens = "\n".join(checks["screens"])
+    assert "Trust gateway 127.0.0.1?" in screens and "http-loopback" in screens
+    assert "Connected to Cloud gateway" in checks["connected_screen"]
+    opened = [line for line in checks["browser_log"].splitlines() if line.startswith("opened")]
+    assert opened and "/anthropic/device?user_code=" in opened[0]
+    assert "approved" in checks["browser_log"]
+    code = opened[0].rsplit("=", 1)[1]
+    code_screen = [s for s in checks["screens"] if "Waiting for sign-in" in s]
+    assert code_screen and code in code_screen[0]  # the code shown is the one approved
+    assert "Sign in with your continuum key from the team wiki." in code_screen[0]
+    seen = paths(result)
+    assert seen.index("/oauth/device_authorization") < seen.index("/oauth/token")
+    grants = [r["grant_type"] for r in from_claude(result) if r["path"].endswith("/oauth/token")]
+    assert "urn:ietf:params:oauth:grant-type:device_code" in grants
+    assert "/managed/settings" in seen[seen.index("/oauth/token"):]
+    # the next prompt is answered through the gateway
+    assert "Hello from the scripted backend." in checks["answer_screen"]
+    assert all(r["auth"] == "gateway" for r in claude_messages(result))
+
+
+def test_managed_settings_revalidated_with_if_none_match(gateway_scenario: Run) -> None:
+    """Once the person approved the managed settings, Claude Code keeps them and asks again
+    with `If-None-Match: "<checksum>"`, computed on its side: a 304 proves both sides hash
+    the settings the same way."""
+    result = gateway_scenario("interactive")
+    fetches = [r for r in from_claude(result) if r["path"].endswith("/managed/settings")]
+    served = json.loads(fetches[0]["body"])["checksum"]
+    assert fetches[0]["status"] == 200
+    revalidated = [r for r in fetches if r["if_none_match"]]
+    assert revalidated and all(r["if_none_match"] == f'"{served}"' for r in revalidated)
+    assert all(r["status"] == 304 for r in revalidated)
+    headless = result["runs"][-1]  # the next `claude -p` with the same HOME
+    assert headless["rc"] == 0 and final(headless)["is_error"] is False
