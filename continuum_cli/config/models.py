@@ -378,6 +378,41 @@ class RoutingSettings(_Strict):
         return self
 
 
+class FilesSettings(_Strict):
+    """The Files API store (`/anthropic/v1/files`, `/v1/files`)."""
+
+    # blobs live here under names the router makes; default: `files` in the user data dir.
+    # Replicas sharing `state.redis_url` need this on a shared volume.
+    dir: str | None = None
+    # Anthropic's own per-file limit; enforced while the upload is received
+    max_bytes: int = Field(default=500 * 10**6, ge=1)
+
+    @field_validator("max_bytes", mode="before")
+    @classmethod
+    def _size(cls, v: object) -> int:
+        return parse_size(v)
+
+
+class DocumentsSettings(_Strict):
+    """PDFs turned into text for models that cannot read them."""
+
+    max_pages: int = Field(default=100, ge=1)  # Anthropic's own page limit per PDF
+    timeout: float = Field(default=20.0, gt=0)  # per document, in a worker process
+    max_bytes: int = Field(default=32 * 2**20, ge=1)  # a PDF (or text file) to read
+    workers: int = Field(default=2, ge=1, le=32)  # extraction processes at most
+    memory_limit: int = Field(default=1024 * 2**20, ge=64 * 2**20)  # per worker (RLIMIT_AS)
+
+    @field_validator("max_bytes", "memory_limit", mode="before")
+    @classmethod
+    def _size(cls, v: object) -> int:
+        return parse_size(v)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+
 class LoggingSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["rich", "json"] = "rich"
@@ -399,6 +434,8 @@ class Settings(_Strict):
     state: StateSettings = StateSettings()
     routing: RoutingSettings = RoutingSettings()
     pricing: dict[str, ModelPrice] = {}
+    files: FilesSettings = FilesSettings()
+    documents: DocumentsSettings = DocumentsSettings()
 
     @model_validator(mode="after")
     def _unique_backends(self) -> Settings:
