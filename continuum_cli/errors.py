@@ -9,7 +9,8 @@
         ├── AuthenticationFailed       401 authentication_error
         ├── PermissionDenied           403 permission_error
         ├── NotFound                   404 not_found_error
-        │   └── ModelNotFound              404 not_found_error ("Model <name> not found")
+        │   ├── ModelNotFound              404 not_found_error ("Model <name> not found")
+        │   └── FileNotFound               404 not_found_error (unknown, deleted or another key's file)
         ├── MethodNotAllowed           405 invalid_request_error
         ├── RequestTimeout             408 timeout_error
         ├── RequestTooLarge            413 request_too_large
@@ -167,6 +168,15 @@ class ModelNotFound(NotFound):
             or "add it to a backend's `models`, or map it in `model_aliases` (e.g. `default:`)",
         )
         self.model = model
+
+
+class FileNotFound(NotFound):
+    """A file id that does not exist, expired, was deleted or belongs to another key: the
+    answer is the same for all, so it never tells that another key's file exists."""
+
+    def __init__(self, file_id: str) -> None:
+        super().__init__(f"File not found: {file_id[:80]}")
+        self.file_id = file_id
 
 
 class MethodNotAllowed(ApiError):

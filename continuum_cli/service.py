@@ -18,6 +18,9 @@ import httpx
 from continuum_cli.api.app import ContinuumApp
 from continuum_cli.api.state import AppState, load_keys_file
 from continuum_cli.config.models import Settings
+from continuum_cli.documents.reader import DocumentReader
+from continuum_cli.files.blob import default_files_dir
+from continuum_cli.files.store import FileStore
 from continuum_cli.server.http import Limits
 from continuum_cli.server.run import Server, install_signal_handlers
 from continuum_cli.state import open_store
@@ -39,6 +42,24 @@ def _tls(settings: Settings) -> Any:
     from continuum_cli.tls import server_context
 
     return server_context(settings.server.tls.cert, settings.server.tls.key)
+
+
+def _file_store(settings: Settings, store: Any) -> FileStore:
+    folder = settings.files.dir
+    directory = Path(folder).expanduser() if folder else default_files_dir()
+    return FileStore(store, directory, settings.files.max_bytes)
+
+
+_SWEEP_EVERY = 3600.0  # seconds between removals of expired and orphaned file blobs
+
+
+async def _sweep_files(files: FileStore) -> None:
+    while True:
+        try:
+            await files.sweep()
+        except Exception as exc:  # the store may be down for a while: try again later
+            log.warning("files: cleaning %s failed: %s", files.directory, exc)
+        await asyncio.sleep(_SWEEP_EVERY)
 
 
 def _make_search(settings: Settings, http: httpx.AsyncClient) -> Any:
@@ -63,7 +84,9 @@ class Service:
             search=_make_search(settings, self.http),
             api_keys=settings.api_keys.keys + load_keys_file(settings.api_keys.keys_file),
             store=open_store(settings.state),
+            documents=DocumentReader(settings.documents),
         )
+        self.state.files = _file_store(settings, self.state.store)
         self.server = Server(ContinuumApp(self.state), settings.server.host,
                              settings.server.port, _limits(settings),
                              settings.server.shutdown_grace, _tls(settings))
@@ -81,6 +104,7 @@ class Service:
     async def start(self, sock: socket.socket | None = None) -> None:
         await self.state.store.open()
         log.info("state store: %s", self.state.store.description)
+        self._background.append(asyncio.ensure_future(_sweep_files(self.state.files)))
         self._start_embedded()
         # every backend is checked once before the first request (and then every
         # `health_check.interval`), concurrently with model discovery
@@ -123,6 +147,7 @@ class Service:
         for server in self.embedded:
             with contextlib.suppress(Exception):
                 await server.stop()
+        await self.state.documents.aclose()
         await self.state.upstream.aclose()
         await self.http.aclose()
         await drain(self.state)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from continuum_cli import auth
-from continuum_cli.api import admin, count_tokens, messages, meta, openai_passthrough
+from continuum_cli.api import admin, count_tokens, files, messages, meta, openai_passthrough
 from continuum_cli.api.common import error_response, flavor_of
 from continuum_cli.api.state import AppState
 from continuum_cli.errors import ApiError, MethodNotAllowed, NotFound, Overloaded, envelope
@@ -36,6 +36,22 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/admin/usage": {"GET": admin.usage},
 }
 PUBLIC = frozenset({"/health", "/healthz", "/anthropic/api/hello"})
+# routes with `{param}` segments, tried when no exact route matches
+TEMPLATE_ROUTES: dict[str, dict[str, Handler]] = {**files.routes()}
+
+
+def find_route(path: str) -> dict[str, Handler] | None:
+    methods = ROUTES.get(path)
+    if methods is not None:
+        return methods
+    segments = path.split("/")
+    for template, handlers in TEMPLATE_ROUTES.items():
+        parts = template.split("/")
+        if len(parts) == len(segments) and all(
+                p == s or (p.startswith("{") and s) for p, s in zip(parts, segments,
+                                                                     strict=True)):
+            return handlers
+    return None
 
 
 def _log_failure(request: Request, exc: ApiError) -> None:
@@ -58,7 +74,7 @@ class ContinuumApp:
     async def handle(self, request: Request) -> Response | StreamingResponse:
         path = normalize_path(request.path)
         gateway = self.state.settings.gateway.enabled
-        methods = (gateway and gateway_routes.ROUTES.get(path)) or ROUTES.get(path)
+        methods = (gateway and gateway_routes.ROUTES.get(path)) or find_route(path)
         if methods is None:
             raise NotFound(f"no route for {request.method} {request.path}; the Anthropic API "
                            "is under /anthropic/v1/messages, the OpenAI API under /v1")
@@ -93,6 +109,10 @@ class ContinuumApp:
             return auth.caller_for_key(key, self.state.settings.api_keys)
         return auth.authenticate(request.headers, self.state.settings.api_keys,
                                  self.state.api_keys)
+
+    def streams_body(self, method: str, path: str) -> bool:
+        """Uploads take their body as it arrives (files.max_bytes, not server.max_body_bytes)."""
+        return method == "POST" and normalize_path(path) in files.UPLOAD_PATHS
 
     def error_response(self, exc: BaseException, path: str) -> Response:
         return error_response(exc, normalize_path(path))

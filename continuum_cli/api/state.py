@@ -37,6 +37,8 @@ class AppState:
     search: Any = None  # SearchProvider | None
     store: Any = None  # continuum_cli.state.StateStore, opened by Service.start()
     pending: set[Any] = field(default_factory=set)  # usage settlements still running
+    files: Any = None  # continuum_cli.files.store.FileStore (the Files API)
+    documents: Any = None  # continuum_cli.documents.reader.DocumentReader (PDF -> text)
     api_keys: tuple[ApiKey, ...] = ()
     discovered: dict[str, tuple[str, ...]] = field(default_factory=dict)
     token_cache: dict[tuple[str, int], int] = field(default_factory=dict)

@@ -15,7 +15,7 @@ import contextlib
 import email.utils
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,6 +30,8 @@ _READ_SIZE = 65536
 _CORK_LIMIT = 32 * 1024
 _SERVER_HEADER = (b"server", b"continuum")
 _WATCH_AFTER = 0.02  # seconds an answer may take before the disconnect watcher starts
+_LINGER_TOTAL = 30.0  # nginx's lingering_time: at most this long dropping an unread body
+_LINGER_IDLE = 5.0  # ... and at most this long waiting for the next piece of it
 
 
 class App(Protocol):
@@ -38,6 +40,9 @@ class App(Protocol):
     def error_response(self, exc: BaseException, path: str) -> Response: ...
 
     def abort_chunk(self, path: str) -> bytes: ...
+
+    # optional: `streams_body(method, path) -> bool` names the routes whose body is handed
+    # over as it arrives (`Request.body_stream`) instead of read whole under max_body_bytes
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class HTTPConnection:
         self._watcher: asyncio.Future[None] | None = None
         self._handling: asyncio.Task[Any] | None = None  # cancelled if the client leaves
         self._left = False  # the watcher cancelled the handler (not a shutdown)
+        self._body_streaming = False  # the handler is reading the body: no watcher yet
+        self._watch_timer: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
         try:
@@ -113,6 +120,8 @@ class HTTPConnection:
         self.busy = True
         try:
             await self._respond(request)
+            if self.conn.their_state is h11.SEND_BODY:
+                await self._linger()  # the route answered before reading the whole body
         finally:
             self.busy = False
         return self._next_cycle()
@@ -186,12 +195,17 @@ class HTTPConnection:
         path, _, query = target.partition("?")
         self._check_header_size(head)
         headers = _header_dict(head.headers)
+        method = head.method.decode("ascii")
+        streams = getattr(self.app, "streams_body", None)
+        if streams is not None and streams(method, path):
+            return Request(method, target, path, query, headers, b"", self.client,
+                           self.scheme, body_stream=self._stream_body())
         self._check_length(headers, path)
         if self.conn.they_are_waiting_for_100_continue:
             await self._send(h11.InformationalResponse(status_code=100, headers=[]))
         body = await self._collect_body(path)
-        return Request(head.method.decode("ascii"), target, path, query, headers, body,
-                       self.client, self.scheme)
+        return Request(method, target, path, query, headers, body, self.client,
+                       self.scheme)
 
     def _check_header_size(self, head: h11.Request) -> None:
         # h11 bounds only an *incomplete* head; one that arrives whole in a single read is
@@ -225,16 +239,58 @@ class HTTPConnection:
                     raise _too_large(self.limits.max_body_bytes, path)
                 parts.append(event.data)
 
+    async def _stream_body(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, for a route that bounds it itself. `100 Continue` is sent
+        only when the route starts reading, so a route that refuses at once (413 from the
+        Content-Length, 401) spares the client the upload. The time limit is per read (an
+        idle limit): a large upload may take longer than server.header_timeout in all."""
+        if self.conn.they_are_waiting_for_100_continue:
+            await self._send(h11.InformationalResponse(status_code=100, headers=[]))
+        while True:
+            try:
+                event = await self._next_event(self._deadline())
+            except TimeoutError:
+                raise _timeout() from None
+            if isinstance(event, h11.EndOfMessage):
+                return
+            if isinstance(event, h11.ConnectionClosed):
+                raise ClientGone()
+            if isinstance(event, h11.Data):
+                yield event.data
+
+    async def _linger(self) -> None:
+        """After answering a request whose body was not read to the end (an upload refused
+        half-way): keep reading and dropping it until the client closes, for a bounded time.
+        Closing at once while the client still sends makes the kernel answer with a reset,
+        which can destroy the response before the client reads it (RFC 9112 §9.6)."""
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _LINGER_TOTAL
+        with contextlib.suppress(Exception):
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            while loop.time() < deadline:
+                if not await self._read_within(min(_LINGER_IDLE, deadline - loop.time())):
+                    break
+
     # -- responding ------------------------------------------------------------------------
 
     async def _respond(self, request: Request) -> None:
         started = time.perf_counter()
         self._path = request.path
         self._watcher = None
-        timer = asyncio.get_running_loop().call_later(_WATCH_AFTER, self._watch)
+        self._body_streaming = request.body_stream is not None
+        self._watch_timer = asyncio.get_running_loop().call_later(_WATCH_AFTER, self._watch)
         response: Response | StreamingResponse | None = None
         try:
-            response = await self._handle(request)
+            try:
+                response = await self._handle(request)
+            finally:
+                self._body_streaming = False
+                if request.body_stream is not None:
+                    await _aclose_body(request.body_stream)
+                    # answered before the whole body was read: this connection ends with it
+                    self.closing = self.closing or self.conn.their_state is h11.SEND_BODY
             if response is None:
                 raise ClientGone()
             if isinstance(response, StreamingResponse):
@@ -242,7 +298,7 @@ class HTTPConnection:
             else:
                 await self._send_response(response, head_only=request.method == "HEAD")
         finally:
-            timer.cancel()
+            self._watch_timer.cancel()
             watcher = self._watcher
             if watcher is not None:
                 watcher.cancel()
@@ -252,7 +308,11 @@ class HTTPConnection:
     def _watch(self) -> asyncio.Future[None]:
         """The disconnect watcher, started when an answer takes longer than `_WATCH_AFTER`
         or is a stream: a quick answer needs none, and a task per request is a measurable
-        part of what a request costs (bench/README.md)."""
+        part of what a request costs (bench/README.md). While a route reads its body itself,
+        that reading is the watch (it sees the client leave)."""
+        if self._body_streaming:
+            self._watch_timer = asyncio.get_running_loop().call_later(_WATCH_AFTER, self._watch)
+            return asyncio.get_running_loop().create_future()
         if self._watcher is None:
             self._watcher = asyncio.ensure_future(self._watch_disconnect())
             if self._handling is not None:
@@ -273,6 +333,8 @@ class HTTPConnection:
         except asyncio.CancelledError:
             if not self._left:
                 raise
+        except ClientGone:  # the client left while the route read its body
+            self._left = True
         except Exception as exc:  # an ApiError, or an app bug: answer in the route's envelope
             if not isinstance(exc, ApiError):
                 log.exception("unhandled error on %s %s", request.method, request.path)
@@ -497,6 +559,13 @@ def _protocol_error(exc: h11.RemoteProtocolError) -> ApiError:
 
 def _timeout() -> RequestTimeout:
     return RequestTimeout("timed out reading the request (server.header_timeout)")
+
+
+async def _aclose_body(body: AsyncIterator[bytes]) -> None:
+    close: Callable[[], Awaitable[None]] | None = getattr(body, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
 
 
 async def _aclose(response: StreamingResponse) -> None:

@@ -23,6 +23,9 @@ class Request:
     caller: Any = None  # continuum_cli.auth.Caller, set by the app once authenticated
     # per-request values the app's layers hand each other (e.g. "meter": the usage meter)
     context: dict[str, Any] = field(default_factory=dict)
+    # routes that take large uploads get the body as it arrives instead of `body`
+    # (`App.streams_body`); iterating it reads from the socket, bounded by the route itself
+    body_stream: AsyncIterator[bytes] | None = None
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

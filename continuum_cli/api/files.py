@@ -1,0 +1,236 @@
+"""The Files API: Anthropic's shape under /anthropic/v1/files, OpenAI's under /v1/files.
+
+One store behind both (`files/`). Uploads arrive as a streamed body (`Request.body_stream`,
+see `ContinuumApp.streams_body`) and go to disk as they arrive. In blocking `api_keys` mode
+a file belongs to the key that uploaded it: other keys get the answer an unknown id gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+from continuum_cli.api.state import AppState
+from continuum_cli.errors import FileNotFound, InvalidRequest
+from continuum_cli.files import blob, shapes
+from continuum_cli.files.store import FileRecord, FileStore, page
+from continuum_cli.files.upload import Upload, check_declared_length, receive
+from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
+
+log = logging.getLogger("continuum.files")
+# Anthropic: expires_in_seconds; OpenAI: expires_after[seconds] (both documented ranges)
+_ANTHROPIC_EXPIRY = (3600, 7_776_000)
+_OPENAI_EXPIRY = (3600, 2_592_000)
+
+
+def owner_of(state: AppState, request: Request) -> str:
+    """Who uploads: the caller's key name (for a gateway sign-in, the key the token was
+    issued for), set on the request by the app."""
+    return request.caller.name if request.caller is not None else "anonymous"
+
+
+def viewer_of(state: AppState, request: Request) -> str | None:
+    """Whose files a request may see: its own in blocking mode, every file otherwise."""
+    if state.settings.api_keys.mode != "blocking":
+        return None
+    return owner_of(state, request)
+
+
+def file_id_of(request: Request) -> str:
+    segments = request.path.strip("/").split("/")
+    return segments[segments.index("files") + 1]
+
+
+def _store(state: AppState) -> FileStore:
+    files: FileStore | None = state.files
+    if files is None:
+        raise InvalidRequest("the Files API is not available on this router")
+    return files
+
+
+# -- upload ------------------------------------------------------------------------------
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    if request.body_stream is not None:
+        async for chunk in request.body_stream:
+            yield chunk
+    elif request.body:
+        yield request.body
+
+
+async def _receive(state: AppState, request: Request) -> Upload:
+    files = _store(state)
+    check_declared_length(request.header("content-length"), files.max_bytes)
+    return await receive(_body(request), request.header("content-type"), files.directory,
+                         files.max_bytes)
+
+
+async def _commit(state: AppState, request: Request, upload: Upload, purpose: str,
+                  expires_in: int | None) -> FileRecord:
+    assert upload.writer is not None
+    mime = upload.mime_type()
+    try:
+        record = await _store(state).add(
+            upload.writer, owner=owner_of(state, request),
+            filename=upload.filename or _unnamed(mime), mime_type=mime, purpose=purpose,
+            expires_in=expires_in)
+    except BaseException:
+        await upload.writer.abort()
+        raise
+    log.info("file %s uploaded: %d bytes, %s", record.id, record.size_bytes, record.mime_type)
+    return record
+
+
+def _unnamed(mime: str) -> str:
+    import mimetypes
+
+    return "unnamed" + (mimetypes.guess_extension(mime) or "")
+
+
+def _expiry(value: str | None, name: str, bounds: tuple[int, int]) -> int | None:
+    if value is None or not value.strip():
+        return None
+    low, high = bounds
+    if not value.strip().isdigit() or not low <= int(value) <= high:
+        raise InvalidRequest(f"{name} must be a whole number of seconds from {low} to {high}")
+    return int(value)
+
+
+async def anthropic_upload(state: AppState, request: Request) -> Response:
+    upload = await _receive(state, request)
+    try:
+        expires = _expiry(upload.fields.get("expires_in_seconds"), "expires_in_seconds",
+                          _ANTHROPIC_EXPIRY)
+    except InvalidRequest:
+        assert upload.writer is not None
+        await upload.writer.abort()
+        raise
+    record = await _commit(state, request, upload, "user_data", expires)
+    return json_response(200, shapes.anthropic_file(record))
+
+
+async def openai_upload(state: AppState, request: Request) -> Response:
+    upload = await _receive(state, request)
+    try:
+        purpose = upload.fields.get("purpose", "").strip()
+        if not purpose or len(purpose) > 64:
+            raise InvalidRequest("purpose is required (e.g. user_data, assistants, batch)")
+        if upload.fields.get("expires_after[anchor]", "created_at") != "created_at":
+            raise InvalidRequest("expires_after[anchor] must be created_at")
+        expires = _expiry(upload.fields.get("expires_after[seconds]"),
+                          "expires_after[seconds]", _OPENAI_EXPIRY)
+    except InvalidRequest:
+        assert upload.writer is not None
+        await upload.writer.abort()
+        raise
+    record = await _commit(state, request, upload, purpose, expires)
+    return json_response(200, shapes.openai_file(record))
+
+
+# -- list --------------------------------------------------------------------------------
+
+def _query(request: Request) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(request.query, keep_blank_values=True).items()}
+
+
+def _limit(value: str | None, default: int, maximum: int) -> int:
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {maximum}")
+    return int(value)
+
+
+async def anthropic_list(state: AppState, request: Request) -> Response:
+    query = _query(request)
+    records = list(reversed(await _store(state).visible(viewer_of(state, request))))
+    ids = [i for k, v in parse_qs(request.query).items() if k in ("ids", "ids[]") for i in v]
+    if ids:
+        wanted = set(ids[:100])
+        return json_response(200, shapes.anthropic_list(
+            [r for r in records if r.id in wanted], False))
+    after = query.get("after_id") or _cursor(query.get("page"))
+    limit = _limit(query.get("limit"), 20, 1000)
+    found, more = page(records, limit, query.get("before_id"), after)
+    return json_response(200, shapes.anthropic_list(found, more))
+
+
+def _cursor(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(shapes.PAGE_PREFIX):
+        raise InvalidRequest("page must be a next_page value from an earlier list answer")
+    return value[len(shapes.PAGE_PREFIX):]
+
+
+async def openai_list(state: AppState, request: Request) -> Response:
+    query = _query(request)
+    order = query.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("order must be asc or desc")
+    records = await _store(state).visible(viewer_of(state, request))
+    if query.get("purpose"):
+        records = [r for r in records if r.purpose == query["purpose"]]
+    if order == "desc":
+        records.reverse()
+    limit = _limit(query.get("limit"), 10_000, 10_000)
+    found, more = page(records, limit, None, query.get("after"), descending=order == "desc")
+    return json_response(200, shapes.openai_list(found, more))
+
+
+# -- one file ----------------------------------------------------------------------------
+
+async def _record(state: AppState, request: Request) -> FileRecord:
+    return await _store(state).get(file_id_of(request), viewer_of(state, request))
+
+
+async def anthropic_retrieve(state: AppState, request: Request) -> Response:
+    return json_response(200, shapes.anthropic_file(await _record(state, request)))
+
+
+async def openai_retrieve(state: AppState, request: Request) -> Response:
+    return json_response(200, shapes.openai_file(await _record(state, request)))
+
+
+async def content(state: AppState, request: Request) -> StreamingResponse:
+    """The file's bytes, streamed from disk with their length and type (both APIs)."""
+    record = await _record(state, request)
+    try:
+        handle = await blob.open_blob(_store(state).path(record))
+    except FileNotFoundError:
+        log.warning("file %s has a record but no content in %s (replicas must share "
+                    "files.dir)", record.id, _store(state).directory)
+        raise FileNotFound(record.id) from None
+    headers = {"content-length": str(record.size_bytes),
+               "content-disposition": shapes.content_disposition(record.filename)}
+    return StreamingResponse(200, blob.read_chunks(handle), record.mime_type, headers)
+
+
+async def anthropic_delete(state: AppState, request: Request) -> Response:
+    record = await _store(state).delete(file_id_of(request), viewer_of(state, request))
+    log.info("file %s deleted", record.id)
+    return json_response(200, shapes.anthropic_deleted(record.id))
+
+
+async def openai_delete(state: AppState, request: Request) -> Response:
+    record = await _store(state).delete(file_id_of(request), viewer_of(state, request))
+    log.info("file %s deleted", record.id)
+    return json_response(200, shapes.openai_deleted(record.id))
+
+
+def routes() -> dict[str, dict[str, Any]]:
+    """The Files API's routes; `{file_id}` matches one path segment."""
+    return {
+        "/anthropic/v1/files": {"POST": anthropic_upload, "GET": anthropic_list},
+        "/anthropic/v1/files/{file_id}": {"GET": anthropic_retrieve,
+                                          "DELETE": anthropic_delete},
+        "/anthropic/v1/files/{file_id}/content": {"GET": content},
+        "/v1/files": {"POST": openai_upload, "GET": openai_list},
+        "/v1/files/{file_id}": {"GET": openai_retrieve, "DELETE": openai_delete},
+        "/v1/files/{file_id}/content": {"GET": content},
+    }
+
+
+UPLOAD_PATHS = frozenset({"/anthropic/v1/files", "/v1/files"})

@@ -1,0 +1,136 @@
+"""File metadata in the state store (namespace `files`), ownership, listing and pages.
+
+Keys are file ids, which sort by creation time (`files/ids.py`), so `kv_list` returns files
+oldest first. A record names its `owner` (the key or gateway user that uploaded it); a
+caller whose owner differs gets `FileNotFound`, the same answer as for an id that never
+existed. `owner=None` means every file is visible (permissive `api_keys` mode: one owner).
+A file uploaded with an expiry is stored with that TTL and simply stops existing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from continuum_cli.errors import FileNotFound
+from continuum_cli.files import blob
+from continuum_cli.files.ids import is_file_id, new_file_id
+
+log = logging.getLogger("continuum.files")
+NS = "files"
+_ORPHAN_AGE = 3600.0  # a blob this old with no record lost its record (expired, crash)
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: str
+    filename: str
+    mime_type: str
+    size_bytes: int
+    created_at: float  # seconds since the epoch
+    owner: str
+    purpose: str = "user_data"
+    expires_at: float | None = None
+
+    @classmethod
+    def from_dict(cls, file_id: str, value: dict[str, Any]) -> FileRecord:
+        fields = {k: value[k] for k in cls.__dataclass_fields__ if k in value and k != "id"}
+        return cls(id=file_id, **fields)
+
+
+def page(records: list[FileRecord], limit: int, before_id: str | None = None,
+         after_id: str | None = None, descending: bool = True
+         ) -> tuple[list[FileRecord], bool]:
+    """One page of `records` (given in list order: newest first when `descending`) after
+    `after_id` or before `before_id`, and whether more lie beyond it in that direction. A
+    cursor is compared by id order, so a file deleted between two pages does not break the
+    walk."""
+    def later(a: str, b: str) -> bool:  # a comes after b in list order
+        return a < b if descending else a > b
+
+    if after_id:
+        rest = [r for r in records if later(r.id, after_id)]
+        return rest[:limit], len(rest) > limit
+    if before_id:
+        rest = [r for r in records if later(before_id, r.id)]
+        return rest[-limit:], len(rest) > limit
+    return records[:limit], len(records) > limit
+
+
+class FileStore:
+    def __init__(self, store: Any, directory: Path, max_bytes: int) -> None:
+        self.store = store  # continuum_cli.state.StateStore
+        self.directory = directory
+        self.max_bytes = max_bytes
+
+    def path(self, record: FileRecord) -> Path:
+        return blob.blob_path(self.directory, record.id)
+
+    def writer(self) -> blob.BlobWriter:
+        return blob.BlobWriter(self.directory)
+
+    async def add(self, writer: blob.BlobWriter, *, owner: str, filename: str,
+                  mime_type: str, purpose: str = "user_data",
+                  expires_in: float | None = None) -> FileRecord:
+        """Commit a finished upload: the blob moves into place, then its record is stored."""
+        now = time.time()
+        record = FileRecord(new_file_id(int(now * 1000)), filename, mime_type, writer.size,
+                            now, owner, purpose, now + expires_in if expires_in else None)
+        await writer.commit(record.id)
+        value = {k: v for k, v in asdict(record).items() if k != "id"}
+        try:
+            await self.store.kv_put(NS, record.id, value, ttl=expires_in)
+        except BaseException:
+            await blob.remove(self.path(record))
+            raise
+        return record
+
+    async def get(self, file_id: str, owner: str | None) -> FileRecord:
+        if not is_file_id(file_id):
+            raise FileNotFound(file_id)
+        value = await self.store.kv_get(NS, file_id)
+        if value is None:
+            raise FileNotFound(file_id)
+        record = FileRecord.from_dict(file_id, value)
+        if owner is not None and record.owner != owner:
+            raise FileNotFound(file_id)
+        return record
+
+    async def visible(self, owner: str | None) -> list[FileRecord]:
+        """Every live file the owner may see, oldest first."""
+        records = [FileRecord.from_dict(k, v) for k, v in await self.store.kv_list(NS)]
+        return [r for r in records if owner is None or r.owner == owner]
+
+    async def delete(self, file_id: str, owner: str | None) -> FileRecord:
+        record = await self.get(file_id, owner)
+        await self.store.kv_delete(NS, file_id)
+        await blob.remove(self.path(record))
+        return record
+
+    async def sweep(self) -> int:
+        """Remove what a crash or an expiry left in `files.dir`: unfinished uploads, and
+        blobs whose record is gone. Returns how many files were removed."""
+        removed = 0
+        for path in blob.stale_parts(self.directory, _ORPHAN_AGE):
+            await blob.remove(path)
+            removed += 1
+        live = {r.id for r in await self.visible(None)}
+        for path in _old_blobs(self.directory):
+            if path.name not in live:
+                await blob.remove(path)
+                removed += 1
+        if removed:
+            log.info("files: removed %d orphaned or expired file(s) from %s", removed,
+                     self.directory)
+        return removed
+
+
+def _old_blobs(directory: Path) -> list[Path]:
+    cutoff = time.time() - _ORPHAN_AGE
+    if not directory.is_dir():
+        return []
+    return [p for p in directory.iterdir()
+            if is_file_id(p.name) and p.stat().st_mtime < cutoff]
