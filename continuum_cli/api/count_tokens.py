@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
+from continuum_cli.api.files import resolve_content
 from continuum_cli.api.state import AppState
 from continuum_cli.errors import ModelNotFound
 from continuum_cli.server.types import Request, Response, json_response
@@ -21,6 +22,7 @@ _CACHE_LIMIT = 4096
 
 async def count_tokens(state: AppState, request: Request) -> Response:
     req = parse_messages_request(request.body, require_max_tokens=False)
+    await resolve_content(state, request, req)  # documents count as the text they become
     estimate = estimate_tokens(req)
     try:
         route = await state.route(req.model)

@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from continuum_cli.api.state import AppState
+from continuum_cli.documents.resolve import Resolver, resolve_sources
 from continuum_cli.errors import FileNotFound, InvalidRequest
 from continuum_cli.files import blob, shapes
 from continuum_cli.files.store import FileRecord, FileStore, page
 from continuum_cli.files.upload import Upload, check_declared_length, receive
 from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
+from continuum_cli.wire.anthropic import MessagesRequest
 
 log = logging.getLogger("continuum.files")
 # Anthropic: expires_in_seconds; OpenAI: expires_after[seconds] (both documented ranges)
@@ -36,6 +38,14 @@ def viewer_of(state: AppState, request: Request) -> str | None:
     if state.settings.api_keys.mode != "blocking":
         return None
     return owner_of(state, request)
+
+
+async def resolve_content(state: AppState, request: Request, req: MessagesRequest) -> None:
+    """File ids, PDFs and document URLs in a Messages request, made readable in place
+    (`documents/resolve.py`) before it is counted or translated."""
+    resolver = Resolver(state.documents, state.files, viewer_of(state, request), state.http,
+                        state.settings.documents.max_bytes)
+    await resolve_sources(req, resolver)
 
 
 def file_id_of(request: Request) -> str:

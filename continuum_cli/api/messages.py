@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from continuum_cli.api.common import flavor_of, for_flavor
+from continuum_cli.api.files import resolve_content
 from continuum_cli.api.openai_passthrough import log_route
 from continuum_cli.api.state import AppState
 from continuum_cli.api.streaming import PING, batches_with_keepalive
@@ -46,6 +47,7 @@ T = TypeVar("T")
 async def create_message(state: AppState, request: Request) -> Response | StreamingResponse:
     req = parse_messages_request(request.body)
     route = await state.route(req.model)
+    await resolve_content(state, request, req)  # documents become text before counting
     _warn_unsupported_server_tools(req)
     estimate = estimate_tokens(req)
     await usage_meter.admit(request, route, estimate)  # limits and budgets, before upstream

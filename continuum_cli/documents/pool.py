@@ -34,7 +34,7 @@ class WorkerFailed(Exception):
         self.message = message
 
 
-@dataclass
+@dataclass(eq=False)
 class _Worker:
     process: asyncio.subprocess.Process
 
