@@ -47,16 +47,19 @@ class _Worker:
         reply: dict[str, Any] = json.loads(await stdout.readexactly(size))
         return reply
 
-    def kill(self) -> None:
+    def kill(self) -> asyncio.Future[None]:
+        """Kill now; the returned future is done once the process is reaped."""
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
-        # the child watcher reaps it; waiting here keeps no transport open past the loop
-        asyncio.ensure_future(_reap(self.process))
+        return asyncio.ensure_future(_reap(self.process))
 
 
 async def _reap(process: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(Exception):
         await process.wait()
+    transport = getattr(process, "_transport", None)
+    if transport is not None:  # its pipes closed while the loop runs, not at collection
+        transport.close()
 
 
 def _child_env() -> dict[str, str]:
@@ -73,6 +76,7 @@ class ExtractorPool:
         self._slots = asyncio.Semaphore(workers)
         self._idle: list[_Worker] = []
         self._running: set[_Worker] = set()
+        self._reaping: set[asyncio.Future[None]] = set()
 
     async def extract(self, data: bytes, max_pages: int) -> dict[str, Any]:
         """The worker's JSON answer for one PDF; `WorkerFailed` when it timed out or died."""
@@ -82,15 +86,20 @@ class ExtractorPool:
             try:
                 reply = await self._ask(worker, data, max_pages)
             except BaseException:
-                worker.kill()
+                self._kill(worker)
                 raise
             finally:
                 self._running.discard(worker)
             if reply.get("ok"):
                 self._idle.append(worker)
             else:
-                worker.kill()  # after a MemoryError or a parser failure: start afresh
+                self._kill(worker)  # after a MemoryError or a parser failure: start afresh
             return reply
+
+    def _kill(self, worker: _Worker) -> None:
+        reaping = worker.kill()
+        self._reaping.add(reaping)
+        reaping.add_done_callback(self._reaping.discard)
 
     async def _ask(self, worker: _Worker, data: bytes, max_pages: int) -> dict[str, Any]:
         try:
@@ -118,10 +127,10 @@ class ExtractorPool:
         except (asyncio.IncompleteReadError, TimeoutError):
             ready = b""
         except BaseException:
-            worker.kill()
+            self._kill(worker)
             raise
         if ready != READY:
-            worker.kill()
+            self._kill(worker)
             log.error("the document worker did not start (exit status %s)", process.returncode)
             raise WorkerFailed("crashed", "the PDF reader process did not start; see the "
                                           "router log")
@@ -131,7 +140,6 @@ class ExtractorPool:
         workers = [*self._idle, *self._running]
         self._idle.clear()
         for worker in workers:
-            with contextlib.suppress(ProcessLookupError):
-                worker.process.kill()
-        for worker in workers:
-            await _reap(worker.process)
+            self._kill(worker)
+        if self._reaping:
+            await asyncio.wait(list(self._reaping), timeout=5)
