@@ -25,7 +25,9 @@ PURE = sorted(
                                                       "pricing")),
      PACKAGE / "usage" / "observe.py", PACKAGE / "usage" / "report.py",
      PACKAGE / "state" / "counters.py", PACKAGE / "state" / "codec.py",
-     *(PACKAGE / "fleet" / f"{name}.py" for name in ("state", "balancer", "classify"))]
+     *(PACKAGE / "fleet" / f"{name}.py" for name in ("state", "balancer", "classify")),
+     *(PACKAGE / "files" / f for f in ("multipart.py", "ids.py", "records.py", "shapes.py")),
+     *(PACKAGE / "documents" / f for f in ("pdf.py", "cache.py"))]
 )
 
 

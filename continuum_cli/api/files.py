@@ -16,7 +16,8 @@ from continuum_cli.api.state import AppState
 from continuum_cli.documents.resolve import Resolver, resolve_sources
 from continuum_cli.errors import FileNotFound, InvalidRequest
 from continuum_cli.files import blob, shapes
-from continuum_cli.files.store import FileRecord, FileStore, page
+from continuum_cli.files.records import FileRecord, page
+from continuum_cli.files.store import FileStore
 from continuum_cli.files.upload import Upload, check_declared_length, receive
 from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
 from continuum_cli.wire.anthropic import MessagesRequest

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from continuum_cli.files.store import FileRecord
+from continuum_cli.files.records import FileRecord
 
 PAGE_PREFIX = "page_"
 

@@ -11,53 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from continuum_cli.errors import FileNotFound
 from continuum_cli.files import blob
 from continuum_cli.files.ids import is_file_id, new_file_id
+from continuum_cli.files.records import FileRecord
 
 log = logging.getLogger("continuum.files")
 NS = "files"
 _ORPHAN_AGE = 3600.0  # a blob this old with no record lost its record (expired, crash)
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    id: str
-    filename: str
-    mime_type: str
-    size_bytes: int
-    created_at: float  # seconds since the epoch
-    owner: str
-    purpose: str = "user_data"
-    expires_at: float | None = None
-
-    @classmethod
-    def from_dict(cls, file_id: str, value: dict[str, Any]) -> FileRecord:
-        fields = {k: value[k] for k in cls.__dataclass_fields__ if k in value and k != "id"}
-        return cls(id=file_id, **fields)
-
-
-def page(records: list[FileRecord], limit: int, before_id: str | None = None,
-         after_id: str | None = None, descending: bool = True
-         ) -> tuple[list[FileRecord], bool]:
-    """One page of `records` (given in list order: newest first when `descending`) after
-    `after_id` or before `before_id`, and whether more lie beyond it in that direction. A
-    cursor is compared by id order, so a file deleted between two pages does not break the
-    walk."""
-    def later(a: str, b: str) -> bool:  # a comes after b in list order
-        return a < b if descending else a > b
-
-    if after_id:
-        rest = [r for r in records if later(r.id, after_id)]
-        return rest[:limit], len(rest) > limit
-    if before_id:
-        rest = [r for r in records if later(before_id, r.id)]
-        return rest[-limit:], len(rest) > limit
-    return records[:limit], len(records) > limit
 
 
 class FileStore:

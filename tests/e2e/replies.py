@@ -45,6 +45,13 @@ def tool_results(rec: Recorded) -> list[str]:
     return [_text_of(m.get("content")) for m in messages(rec) if m.get("role") == "tool"]
 
 
+def tool_results_of(body: Any) -> list[str]:
+    """The text of every tool message of an OpenAI request body."""
+    found = body.get("messages") if isinstance(body, dict) else None
+    return [_text_of(m.get("content")) for m in found or []
+            if isinstance(m, dict) and m.get("role") == "tool"]
+
+
 def user_text_of(body: Any) -> str:
     """All user-message text of an OpenAI request body."""
     found = body.get("messages") if isinstance(body, dict) else None
@@ -100,6 +107,25 @@ def webfetch_flow(url: str) -> Callable[[Recorded], Reply]:
         if "WebFetch" in tool_names(rec):
             args = {"url": url, "prompt": "What is the secret word?"}
             return ToolCalls([("WebFetch", json.dumps(args))])
+        return Text("ok")
+
+    return reply
+
+
+PDF_SECRET = "HERON-5519"
+PDF_PAGES = [["Field report, page one.", "Nothing to see here."],
+             [f"The access phrase is {PDF_SECRET}."]]
+
+
+def pdf_read_flow(path: str) -> Callable[[Recorded], Reply]:
+    """Ask Claude Code to Read the PDF, then answer from what came back."""
+    def reply(rec: Recorded) -> Reply:
+        results = tool_results(rec)
+        if results:
+            found = PDF_SECRET if any(PDF_SECRET in r for r in results) else "nothing"
+            return Text(f"The PDF says {found}.")
+        if "Read" in tool_names(rec):
+            return ToolCalls([("Read", json.dumps({"file_path": path}))])
         return Text("ok")
 
     return reply

@@ -94,6 +94,7 @@ class Host:
         self.page: ThreadingHTTPServer | None = None
         self.claude_args: list[str] = []
         self.claude_env: dict[str, str] = {}
+        self.work_files: dict[str, bytes] = {}  # written into Claude Code's working directory
         self._upstream_calls: list[dict[str, Any]] = []
 
     # -- services --
@@ -183,6 +184,8 @@ class Host:
         work = self.out / "work"
         home.mkdir(parents=True, exist_ok=True)
         work.mkdir(parents=True, exist_ok=True)
+        for name, data in self.work_files.items():
+            (work / name).write_bytes(data)
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
         env.update(HOME=str(home), ANTHROPIC_BASE_URL=self.router.anthropic_url,
@@ -268,6 +271,20 @@ def webfetch(host: Host) -> None:
                         "--settings", json.dumps({"skipWebFetchPreflight": True})]
     host.claude_env = {"NODE_EXTRA_CA_CERTS": host.spec["tls_cert"],
                        "ANTHROPIC_DEFAULT_HAIKU_MODEL": replies.HAIKU}
+
+
+@scenario
+def pdf_read(host: Host) -> None:
+    """Claude Code's Read tool on a PDF in its working directory: the PDF goes back as a
+    base64 document in the tool result; the router turns it into page-marked text."""
+    from tests import pdfgen
+
+    path = host.out / "work" / "report.pdf"
+    host.work_files = {"report.pdf": pdfgen.pdf(replies.PDF_PAGES, title="Field report")}
+    host.start_scripted(replies.pdf_read_flow(str(path)))
+    host.start_router(host.scripted_settings(model_aliases={"default": "test-model"}))
+    host.claude_args = ["-p", "Read report.pdf and tell me the access phrase.",
+                        "--tools", "Read", "--allowedTools", "Read"]
 
 
 def bring_up_loopback() -> None:

@@ -21,7 +21,7 @@ from tests.fakes.search_providers import DEFAULT_RESULTS
 pytestmark = pytest.mark.e2e
 
 Run = Callable[..., dict[str, Any]]
-SCENARIOS = ["plain", "bash", "websearch", "webfetch"]
+SCENARIOS = ["plain", "bash", "websearch", "webfetch", "pdf_read"]
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +91,18 @@ def test_webfetch_summary_goes_through_model_aliases(run_scenario: Run) -> None:
                 if "Rewrote request.model via model_aliases" in line and replies.HAIKU in line]
     assert rewrites, [line for line in result["log"] if "Rewrote" in line]
     assert PAGE_SECRET in claude["result"]
+
+
+def test_read_of_a_pdf_reaches_the_model_as_page_text(run_scenario: Run) -> None:
+    result = run_scenario("pdf_read")
+    claude = succeeded(result)
+    bodies = [u["body"] for u in result["upstream"]]
+    asked = [b for b in bodies if any(m.get("role") == "tool" for m in b["messages"])]
+    assert asked, "no request carried the Read tool result back to the backend"
+    tool_text = "\n".join(replies.tool_results_of(asked[-1]))
+    assert "--- page 1 ---\nField report, page one.\nNothing to see here." in tool_text
+    assert f"--- page 2 ---\nThe access phrase is {replies.PDF_SECRET}." in tool_text
+    assert f"The PDF says {replies.PDF_SECRET}" in claude["result"]
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

@@ -6,7 +6,7 @@ import pytest
 
 from continuum_cli.files.ids import is_file_id, new_file_id
 from continuum_cli.files.shapes import content_disposition, rfc3339
-from continuum_cli.files.store import FileRecord, page
+from continuum_cli.files.records import FileRecord, page
 from continuum_cli.files.upload import _final_component, guess_mime_type
 
 
