@@ -41,6 +41,9 @@ def claude(
     # --config only: `-c` is Claude Code's own --continue and must pass through.
     config: Annotated[str | None, typer.Option(
         "--config", envvar="CONTINUUM_CONFIG", help="Path to config.yaml.")] = None,
+    no_setup: Annotated[bool, typer.Option(
+        "--no-setup", help="Leave ~/.claude.json alone (no onboarding or API key entries).")
+    ] = False,
 ) -> None:
     """Run Claude Code against the router (starting it if needed); other args go to claude."""
     from continuum_cli.cli.env_cmd import wanted_env
@@ -51,9 +54,28 @@ def claude(
         settings = load_config(config).settings
         executable = _claude_executable()
         env = {**os.environ, **wanted_env(settings, os.environ)}
+        if not no_setup:
+            first_run_setup(env)
         with running_router(router_url(settings), config):
             code = run_claude(executable, list(ctx.args), env)
     raise typer.Exit(code)
+
+
+def first_run_setup(env: dict[str, str]) -> None:
+    """Record Claude Code's onboarding as done and approve the key it gets, in its state file,
+    so a new user reaches the prompt (see `claude_state`); say what changed. A file we cannot
+    update is reported, and Claude Code starts anyway."""
+    from continuum_cli.claude_state.store import apply_setup
+
+    try:
+        applied = apply_setup(env, env.get("ANTHROPIC_API_KEY"))
+    except ContinuumError as exc:
+        err.print(f"continuum: warning: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""),
+                  highlight=False, markup=False, soft_wrap=True)
+        return
+    for change in applied.changes:
+        err.print(f"continuum: updated {applied.path}: {change}", highlight=False, markup=False,
+                  soft_wrap=True)
 
 
 def _claude_executable() -> str:
