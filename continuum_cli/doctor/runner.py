@@ -25,6 +25,7 @@ from continuum_cli.backends.profiles import normalize_base_url, profile_for, ser
 from continuum_cli.config.loader import candidate_paths, find_config, load_config_text
 from continuum_cli.config.models import ApiKey, Backend, Settings
 from continuum_cli.doctor import checks, client, probes
+from continuum_cli.doctor.claude_home import claude_home_checks
 from continuum_cli.doctor.model import CheckResult, skipped, warned
 from continuum_cli.errors import ConfigError, ProviderError
 
@@ -292,7 +293,7 @@ async def client_checks(ctx: Context) -> list[CheckResult]:
         results.append(client.api_key(env, ctx.settings, ctx.keys))
     results.append(client.billing_header(env))
     results.append(client.claude_cli(*await probes.claude_version(env)))
-    return results
+    return results + claude_home_checks(env)
 
 
 async def safety_checks(ctx: Context) -> list[CheckResult]:

@@ -67,7 +67,12 @@ def test_everything_passes_against_a_running_router(
         data["model_aliases"]["default"] = scripted.models[0]
         router = router_factory(data)
         config = doctor_config(tmp_path, router, data)
-        code, report, output = run_cli("--config", str(config), env=client_env(router))
+        env = client_env(router)
+        # Claude Code's own state as after its onboarding, with this key approved
+        (Path(os.environ["HOME"]) / ".claude.json").write_text(json.dumps({
+            "hasCompletedOnboarding": True,
+            "customApiKeyResponses": {"approved": [env["ANTHROPIC_API_KEY"][-20:]]}}))
+        code, report, output = run_cli("--config", str(config), env=env)
         assert fake.queries == ["continuum router"]
     assert code == 0, output
     assert {c["name"]: c["status"] for c in report["checks"]} == {
