@@ -65,7 +65,7 @@ def plan(state: Mapping[str, Any], api_key: str | None) -> Plan:
         new["customApiKeyResponses"] = _approve(state.get("customApiKeyResponses"), api_key)
         changes.append("customApiKeyResponses: the ANTHROPIC_API_KEY continuum passes is "
                        "approved" + (", no longer rejected" if was == "rejected" else "")
-                       + " (no \"Detected a custom API key\" question)")
+                       + " (Claude Code does not ask whether to use it)")
     return Plan(new, changes)
 
 
