@@ -27,7 +27,8 @@ PURE = sorted(
      PACKAGE / "state" / "counters.py", PACKAGE / "state" / "codec.py",
      *(PACKAGE / "fleet" / f"{name}.py" for name in ("state", "balancer", "classify")),
      *(PACKAGE / "files" / f for f in ("multipart.py", "ids.py", "records.py", "shapes.py")),
-     *(PACKAGE / "documents" / f for f in ("pdf.py", "cache.py"))]
+     *(PACKAGE / "documents" / f for f in ("pdf.py", "cache.py")),
+     PACKAGE / "claude_state" / "setup.py"]
 )
 
 
