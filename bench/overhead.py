@@ -112,23 +112,29 @@ def _spawn_announcing(args: list[str], log: Path) -> tuple[subprocess.Popen[byte
     return proc, int(line[1])
 
 
-def _router_config(tmp: Path, backend_port: int, port: int) -> Path:
+def _router_config(tmp: Path, backend_ports: list[int], port: int, interval: str) -> Path:
+    """Every backend serves the benchmark models; the router balances among them
+    (`least_outstanding`) and checks each one every `interval`."""
     config = tmp / "config.yaml"
+    entries = "".join(
+        f"  - name: bench-{i}\n    type: vllm\n    url: http://{HOST}:{bport}/v1\n"
+        f"    models: [bench, bench-paced]\n"
+        f"    health_check: {{interval: {interval}, timeout: 2s}}\n"
+        for i, bport in enumerate(backend_ports))
     config.write_text(
         "server:\n"
         f"  bind_address: {HOST}:{port}\n"
-        "backends:\n"
-        f"  - name: bench\n    type: vllm\n    url: http://{HOST}:{backend_port}/v1\n"
+        f"backends:\n{entries}"
         "model_aliases:\n  default: bench\n",
         encoding="utf-8",
     )
     return config
 
 
-def _spawn_router(tmp: Path, backend_port: int, log_level: str,
-                  profile: str | None) -> tuple[subprocess.Popen[bytes], int]:
+def _spawn_router(tmp: Path, backend_ports: list[int], log_level: str,
+                  profile: str | None, interval: str) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    config = _router_config(tmp, backend_port, port)
+    config = _router_config(tmp, backend_ports, port, interval)
     runner = ["-m", "cProfile", "-o", profile] if profile else []
     args = [sys.executable, *runner, "-m", "continuum_cli", "serve", "--config", str(config),
             "--log-level", log_level]
@@ -171,14 +177,19 @@ def processes(args: argparse.Namespace) -> Iterator[list[Target]]:
         tmp = Path(name)
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            backend, bport = _spawn_announcing(
-                [sys.executable, str(HERE / "backend.py")], tmp / "backend.log")
-            procs.append(backend)
+            ports = []
+            for i in range(args.backends):  # the first is `direct`'s and the floor's
+                proc, bport = _spawn_announcing(
+                    [sys.executable, str(HERE / "backend.py")], tmp / f"backend-{i}.log")
+                procs.append(proc)
+                ports.append(bport)
+            backend, bport = procs[0], ports[0]
             floor, fport = _spawn_announcing(
                 [sys.executable, str(HERE / "floor.py"), f"http://{HOST}:{bport}"],
                 tmp / "floor.log")
             procs.append(floor)
-            router, rport = _spawn_router(tmp, bport, args.router_log_level, args.profile_router)
+            router, rport = _spawn_router(tmp, ports, args.router_log_level, args.profile_router,
+                                          args.health_interval)
             procs.append(router)
             yield [Target("direct", bport, backend.pid), Target("floor", fport, floor.pid),
                    Target("router /v1", rport, router.pid),
@@ -322,6 +333,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run (noisier figures)")
     parser.add_argument("--router-log-level", default="info",
                         help="the router's --log-level (default info, as `continuum serve`)")
+    parser.add_argument("--backends", type=int, default=3,
+                        help="backend processes behind the router, all serving the benchmark "
+                        "models (default 3: routing and health checks included)")
+    parser.add_argument("--health-interval", default="1s",
+                        help="health_check.interval of every backend (default 1s)")
     parser.add_argument("--profile-router", metavar="FILE",
                         help="run the router under cProfile and write its stats to FILE")
     return parser.parse_args(argv)

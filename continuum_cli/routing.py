@@ -17,7 +17,7 @@ order); the fleet (`continuum_cli/fleet/`) picks among the ready ones per reques
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from continuum_cli.config.models import Backend, Settings
 from continuum_cli.errors import ModelNotFound
@@ -45,7 +45,9 @@ class Route:
 
     def on(self, backend: Backend) -> Route:
         """The same route, sent to `backend` (one of `backends`)."""
-        return self if backend is self.backend else replace(self, backend=backend)
+        if backend is self.backend:
+            return self
+        return Route(backend, self.upstream_model, self.requested, self.rule, self.candidates)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def model_backends(
 
 def _add(table: dict[str, list[Backend]], name: str, backend: Backend) -> None:
     backends = table.setdefault(name, [])
-    if backend not in backends:
+    # identity, not ==: pydantic compares every field, and this runs on every request
+    if not any(b is backend for b in backends):
         backends.append(backend)
 
 

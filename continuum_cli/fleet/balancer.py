@@ -10,13 +10,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 STRATEGIES = ("least_outstanding", "round_robin", "priority")
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     name: str
     weight: float = 1.0
     in_flight: int = 0

@@ -133,15 +133,16 @@ class Fleet:
 
     def choose(self, backends: Sequence[Backend], tried: Iterable[str] = ()) -> Backend | None:
         """A routable backend among `backends` not in `tried`, by the routing strategy."""
-        now, skip = self.clock(), set(tried)
+        now, skip = self.clock(), tried if isinstance(tried, (set, list, tuple)) else set(tried)
         usable, options = [], []
         for backend in backends:
             state = self.states.get(backend.name)
             if state is not None and backend.name not in skip and state.routable(now):
                 usable.append(backend)
                 options.append(Option(backend.name, state.weight, state.in_flight))
-        index = self.balancer.pick(options)
-        return None if index is None else usable[index]
+        if len(usable) < 2:
+            return usable[0] if usable else None
+        return usable[self.balancer.pick(options)]  # type: ignore[index]
 
     def any_routable(self, backends: Sequence[Backend], tried: Iterable[str] = ()) -> bool:
         now, skip = self.clock(), set(tried)
