@@ -21,7 +21,6 @@ from continuum_cli.api.streaming import PING, batches_with_keepalive
 from continuum_cli.backends.profiles import profile_for
 from continuum_cli.errors import PromptTooLong, envelope
 from continuum_cli.fleet import Ticket
-from continuum_cli.fleet.failover import watched
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
 from continuum_cli.translate.ids import new_message_id
@@ -115,9 +114,8 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
     except BaseException:
         await stack.aclose()
         raise
-    ticket.hold()  # closed when the stream ends: in flight until then
+    ticket.hold()  # closed when the stream ends (sse_frames): in flight until then
     stack.callback(ticket.release)
-    chunks = watched(chunks, ticket)
     # tool calls a backend writes as text (checklist item 23), when the backend opted in
     chunks = recovered_chunks(chunks, ToolTextRecovery.for_request(route.backend,
                                                                    translated.body))
@@ -127,7 +125,7 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
         think_probe_chars=_probe_chars(req),
     )
     frames = sse_frames(translator, chunks, state.settings.server.ping_interval, path,
-                        state.usage_scale(route.backend))
+                        state.usage_scale(route.backend), ticket)
     return StreamingResponse(200, frames, "text/event-stream", _SSE_HEADERS, log=tags,
                              on_close=stack.aclose)
 
@@ -159,9 +157,11 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[str, Any]],
                      ping_interval: float, path: str,
-                     usage_scale: float | None = None) -> AsyncIterator[bytes]:
+                     usage_scale: float | None = None,
+                     ticket: Ticket | None = None) -> AsyncIterator[bytes]:
     """Anthropic SSE bytes for an upstream chunk stream, with pings and in-stream errors;
-    usage scaled by `usage_scale` (`backends[].scale_usage_to`)."""
+    usage scaled by `usage_scale` (`backends[].scale_usage_to`). `ticket` (the fleet's, for
+    the backend) is closed with how the stream ended."""
     yield _encode(scale_events(translator.start_events(), usage_scale))
     try:
         async for batch in batches_with_keepalive(chunks, ping_interval):
@@ -176,10 +176,14 @@ async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[st
             if events:
                 yield _encode(scale_events(coalesce_deltas(events), usage_scale))
     except Exception as exc:
+        if ticket is not None:
+            ticket.done(exc)
         log.warning("stream failed after the response started: %s", getattr(exc, "message", exc))
         _, body = envelope(for_flavor(exc, flavor_of(path)), "anthropic")
         yield encode_event("error", body)
         return
+    if ticket is not None:
+        ticket.done()
     yield _encode(scale_events(translator.finish(), usage_scale))
 
 

@@ -16,7 +16,6 @@ from continuum_cli.api.common import parse_json_body
 from continuum_cli.api.state import AppState
 from continuum_cli.errors import ApiError, InvalidRequest, envelope
 from continuum_cli.fleet import Ticket
-from continuum_cli.fleet.failover import watched
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse
 from continuum_cli.usage import meter as usage_meter
@@ -74,11 +73,14 @@ async def _relay_stream(state: AppState, route: Route, payload: bytes,
 
     async def relay() -> AsyncIterator[bytes]:
         try:
-            async for raw in watched(state.upstream.iter_raw(route.backend, resp), ticket):
+            async for raw in state.upstream.iter_raw(route.backend, resp):
                 yield raw
         except ApiError as exc:  # after the 200: an OpenAI-style error event, then the end
+            ticket.done(exc)
             _, error = envelope(exc, "openai")
             yield b"data: " + json.dumps(error).encode() + b"\n\n"
+            return
+        ticket.done()
 
     content_type = resp.headers.get("content-type", "text/event-stream")
     return StreamingResponse(200, relay(), content_type, {"cache-control": "no-cache"},
