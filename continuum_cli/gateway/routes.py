@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from continuum_cli.gateway import endpoints, oauth, verify
+from continuum_cli.gateway import endpoints, oauth, usage, verify
 
 _DISCOVERY = {"GET": oauth.discovery, "HEAD": oauth.discovery}
 ROUTES = {
@@ -14,6 +14,7 @@ ROUTES = {
     "/anthropic/oauth/revoke": {"POST": oauth.revoke},
     "/anthropic/device": {"GET": verify.show, "POST": verify.submit},
     "/anthropic/managed/settings": {"GET": endpoints.managed_settings},
+    "/anthropic/api/oauth/usage": {"GET": usage.usage},
     "/anthropic/v1/models": {"GET": endpoints.models},
     "/anthropic/v1/metrics": {"POST": endpoints.telemetry},
     "/anthropic/v1/logs": {"POST": endpoints.telemetry},

@@ -37,6 +37,7 @@ SCENARIOS: dict[str, Callable[[GatewayHost], None]] = {}
 TEAM_HEADER = "X-Team-Policy"
 POLICY = {"env": {"CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
                   "ANTHROPIC_CUSTOM_HEADERS": f"{TEAM_HEADER}: team-7"}}
+BUDGET = 1_000_000
 MODELS = [{"id": "claude-sonnet-4-5", "display_name": "Team model A"},
           {"id": "claude-opus-4-5", "display_name": "Team model B"}]
 
@@ -70,7 +71,12 @@ class Recorder:
             except ValueError:
                 entry["model"] = None
         self._seen.append(entry)
-        response = await self._inner.handle(request)
+        try:
+            response = await self._inner.handle(request)
+        except Exception as exc:
+            entry["status"] = getattr(exc, "status", 500)
+            entry["error"] = getattr(exc, "message", type(exc).__name__)
+            raise
         entry["status"] = response.status
         if request.path.endswith(("/v1/models", "/managed/settings")):
             entry["body"] = getattr(response, "body", b"").decode(errors="replace")
@@ -92,8 +98,9 @@ class GatewayHost:
         self.backends: dict[str, ScriptedBackend] = {}
         self.router: RouterThread | None = None
 
-    def start(self, **gateway: Any) -> str:
-        """Two backends (model-a, model-b) behind the gateway; returns the base URL."""
+    def start(self, budgets: list[dict[str, Any]] | None = None, **gateway: Any) -> str:
+        """Two backends (model-a, model-b) behind the gateway; returns the base URL.
+        `budgets` go to alice's key (the one every sign-in here uses)."""
         import logging
 
         a = ScriptedBackend(models=("model-a",)).start()
@@ -105,6 +112,8 @@ class GatewayHost:
         config["backends"][0]["name"] = "a"
         config["model_aliases"] = {"claude-opus-4-5": "model-b", "default": "model-a"}
         config["state"] = {"path": str(self.out / "state.db")}
+        if budgets:
+            config["api_keys"]["keys"][0]["budgets"] = budgets
         root = logging.getLogger("continuum")
         root.setLevel(logging.DEBUG)
         root.addHandler(self.logs)
@@ -293,6 +302,38 @@ def interactive(host: GatewayHost) -> None:
     log = host.out / "browser.log"
     host.result["checks"]["browser_log"] = log.read_text() if log.exists() else ""
     host.claude(["-p", "hi", *STREAM_JSON], host.env())
+
+
+def _spend(host: GatewayHost, base: str, token: str, completion: int) -> None:
+    """Use part of the key's budget with an ordinary request (the backend reports
+    `completion` output tokens), and wait until the router has counted it."""
+    import httpx
+
+    from tests.fakes.scripted_backend import Text, usage
+
+    assert host.router is not None
+    host.backends["a"].queue(Text("ok", usage=usage(prompt=5, completion=completion)))
+    answer = httpx.post(f"{base}/v1/messages", headers=bearer(token),
+                        json={"model": "claude-sonnet-4-5", "max_tokens": 5,
+                              "messages": [{"role": "user", "content": "hi"}]})
+    answer.raise_for_status()
+    deadline = time.monotonic() + 30
+    while host.router.service.state.pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@scenario
+def usage_limits(host: GatewayHost) -> None:
+    """(c) A key at 82 % of its daily token budget, then at its cap."""
+    base = host.start(budgets=[{"period": "daily", "tokens": BUDGET}])
+    tokens = sign_in(base)
+    env = host.env(CLAUDE_CODE_USE_GATEWAY="1", ANTHROPIC_BASE_URL=base,
+                   ANTHROPIC_AUTH_TOKEN=tokens["access_token"])
+    _spend(host, base, tokens["access_token"], int(BUDGET * 0.82))
+    host.claude(["-p", "hi", *STREAM_JSON], env)
+    _spend(host, base, tokens["access_token"], BUDGET)
+    host.result["checks"]["before_capped_run"] = len(host.result["inbound"])
+    host.claude(["-p", "hi", *STREAM_JSON], env)
 
 
 def main(spec_path: str) -> int:

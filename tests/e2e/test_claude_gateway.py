@@ -175,3 +175,32 @@ def test_managed_settings_revalidated_with_if_none_match(gateway_scenario: Run) 
     assert all(r["status"] == 304 for r in revalidated)
     headless = result["runs"][-1]  # the next `claude -p` with the same HOME
     assert headless["rc"] == 0 and final(headless)["is_error"] is False
+
+
+def test_usage_warning_reaches_claude_code(gateway_scenario: Run) -> None:
+    """(c) At 82 % of the key's budget the stream-json `rate_limit_event` says
+    allowed_warning, with the utilization and the 75 % threshold it passed."""
+    result = gateway_scenario("usage_limits")
+    run = result["runs"][0]
+    assert run["rc"] == 0, run["stderr"]
+    infos = [e["rate_limit_info"] for e in events(run) if e.get("type") == "rate_limit_event"]
+    assert infos, run["stdout"][-2000:]
+    info = infos[-1]
+    assert info["status"] == "allowed_warning"
+    assert 0.82 <= info["utilization"] < 0.9
+    assert info["surpassedThreshold"] == 0.75
+
+
+def test_billing_error_at_the_cap_is_printed_once(gateway_scenario: Run) -> None:
+    """(c) At the cap: the billing message as the router wrote it, exit non-zero, and one
+    request (a billing_error with x-should-retry: false is not retried)."""
+    result = gateway_scenario("usage_limits")
+    run = result["runs"][1]
+    assert run["rc"] != 0
+    answer = final(run)
+    assert answer["is_error"] is True
+    later = [r for r in result["inbound"][result["checks"]["before_capped_run"]:]
+             if r["path"].endswith("/v1/messages")]
+    assert len(later) == 1 and later[0]["status"] == 429
+    assert "resets" in later[0]["error"]
+    assert later[0]["error"] in answer["result"]  # printed as the router wrote it

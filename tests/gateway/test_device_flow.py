@@ -92,9 +92,9 @@ def test_pending_slow_down_then_tokens_once(gw: RouterThread) -> None:
 def test_denied_on_the_page(gw: RouterThread) -> None:
     started = start_device(base(gw))
     page = submit_page(base(gw), started["user_code"], api_key="", action="deny")
-    assert page.status_code == 200 and "denied" in page.text
+    assert page.status_code == 200 and "denied" in page.text, page.text
     answer = poll(base(gw), started["device_code"])
-    assert (answer.status_code, answer.json()["error"]) == (400, "access_denied")
+    assert (answer.status_code, answer.json()["error"]) == (400, "access_denied"), answer.text
 
 
 def test_expired_code(scripted: ScriptedBackend, router_factory: Factory) -> None:
