@@ -22,6 +22,7 @@
         │   └── BackendUnreachable         502 api_error (connection refused; 529 under /anthropic)
         ├── UpstreamTimeout            504 timeout_error
         ├── Overloaded                 529 overloaded_error (Claude Code retries these)
+        │   └── ResourcesExhausted         529, 503 on OpenAI routes (out of file descriptors)
         └── OAuthError                 an OAuth endpoint's answer (`error` code, RFC 6749 §5.2)
 
 Status and error types follow https://docs.claude.com/en/api/errors. `envelope()` is the only
@@ -103,6 +104,7 @@ class ApiError(ContinuumError):
     upstream_status: int | None = None
     upstream_failure: str | None = None
     upstream_cause: str | None = None
+    openai_status: int | None = None  # the OpenAI routes' status, when it is another one
 
     def __init__(
         self,
@@ -250,6 +252,15 @@ class Overloaded(ApiError):
     openai_type = "server_error"
 
 
+class ResourcesExhausted(Overloaded):
+    """The router ran out of file descriptors (EMFILE/ENFILE): 529 on Anthropic routes (Claude
+    Code retries it), 503 on OpenAI routes (OpenAI clients retry that one). Not the
+    backend's fault: no failover, no ejection (`upstream_failure = "local"`)."""
+
+    openai_status = 503
+    upstream_failure = "local"
+
+
 class OAuthError(ApiError):
     """An OAuth 2.0 error answer (RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1): `code` is
     the `error` member (`authorization_pending`, `invalid_grant`, ...)."""
@@ -283,7 +294,9 @@ def envelope(exc: BaseException, flavor: Flavor = "anthropic") -> tuple[int, dic
     if flavor == "oauth":
         body = _oauth_body(exc)
     elif flavor == "openai":
-        body = {"error": {"message": exc.message, "type": exc.openai_type, "code": exc.status}}
+        status = exc.openai_status or exc.status
+        body = {"error": {"message": exc.message, "type": exc.openai_type, "code": status}}
+        return status, body
     else:
         body = {"type": "error", "error": {"type": exc.error_type, "message": exc.message}}
     return exc.status, body

@@ -5,15 +5,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from continuum_cli import auth
 from continuum_cli.api import admin, count_tokens, files, messages, meta, openai_passthrough
 from continuum_cli.api.common import error_response, flavor_of
 from continuum_cli.api.state import AppState
-from continuum_cli.errors import ApiError, MethodNotAllowed, NotFound, Overloaded, envelope
+from continuum_cli.errors import (
+    ApiError,
+    MethodNotAllowed,
+    NotFound,
+    Overloaded,
+    ResourcesExhausted,
+    envelope,
+)
 from continuum_cli.gateway import bearer as gateway_bearer
 from continuum_cli.gateway import routes as gateway_routes
+from continuum_cli.server.resources import LogThrottle
 from continuum_cli.server.types import Request, Response, StreamingResponse
 from continuum_cli.translate.sse_encode import encode_event
 from continuum_cli.usage.meter import METERED, Meter
@@ -54,11 +63,20 @@ def find_route(path: str) -> dict[str, Handler] | None:
     return None
 
 
+_EXHAUSTED_LOG = LogThrottle()  # out of file descriptors: one line a second, not one a request
+
+
 def _log_failure(request: Request, exc: ApiError) -> None:
     """Why a request failed, for the operator (the access line only has the status)."""
     level = logging.WARNING if exc.status >= 500 else logging.INFO
-    log.log(level, "%s %s failed: %d %s: %s", request.method, request.path, exc.status,
-            exc.error_type, exc.message)
+    more = ""
+    if isinstance(exc, ResourcesExhausted):
+        left_out = _EXHAUSTED_LOG.allow(time.monotonic())
+        if left_out is None:
+            return
+        more = f" ({left_out} more in the last second)" if left_out else ""
+    log.log(level, "%s %s failed: %d %s: %s%s", request.method, request.path, exc.status,
+            exc.error_type, exc.message, more)
 
 
 def normalize_path(path: str) -> str:

@@ -23,8 +23,8 @@ FAILURE, LOADING, ANSWERED, NEUTRAL = "failure", "loading", "answered", "neutral
 
 def outcome(exc: BaseException) -> str:
     """failure | loading | answered (a live backend said no) | neutral (not the backend)."""
-    if not isinstance(exc, ApiError):
-        return NEUTRAL
+    if not isinstance(exc, ApiError) or exc.upstream_failure == "local":
+        return NEUTRAL  # "local": the router itself failed (out of file descriptors)
     if is_loading(exc):
         return LOADING
     if exc.upstream_failure in ("connect", "timeout", "reset"):

@@ -16,6 +16,8 @@ import ssl
 from collections.abc import Callable
 
 from continuum_cli.server.http import App, HTTPConnection, Limits
+from continuum_cli.server.listener import Listener, answer_exhausted
+from continuum_cli.server.resources import raise_open_file_limit
 
 log = logging.getLogger("continuum.server")
 
@@ -30,21 +32,46 @@ class Server:
         self.limits = limits
         self.shutdown_grace = shutdown_grace
         self.connections: dict[HTTPConnection, asyncio.Task[None]] = {}
-        self._server: asyncio.base_events.Server | None = None
+        self._listeners: list[Listener] = []
+        self._starting: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
 
     async def start(self, sock: socket.socket | None = None) -> None:
-        if sock is not None:
-            self._server = await asyncio.start_server(self._accept, sock=sock,
-                                                      limit=self.limits.max_header_bytes,
-                                                      ssl=self.tls)
-        else:
-            self._server = await asyncio.start_server(
-                self._accept, self.host, self.port, reuse_address=True,
-                limit=self.limits.max_header_bytes, ssl=self.tls,
-            )
-        bound = self._server.sockets[0].getsockname()
-        self.port = bound[1]
+        """Listen on `sock`, or on every address `host` resolves to (as asyncio's
+        `start_server` does), with our own accept loop (server/listener.py)."""
+        raise_open_file_limit()
+        sockets = [sock] if sock is not None else await _bind(self.host, self.port)
+        for listening in sockets:
+            listener = Listener(listening, self._connection, self._refuse)
+            listener.start()
+            self._listeners.append(listener)
+        self.port = sockets[0].getsockname()[1]
+
+    def _connection(self, conn: socket.socket) -> None:
+        task = asyncio.get_running_loop().create_task(self._open(conn))
+        self._starting.add(task)  # until it registers itself in `connections`
+        task.add_done_callback(self._starting.discard)
+
+    async def _open(self, conn: socket.socket) -> None:
+        """Streams over an accepted socket (TLS handshake included), then the connection."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=self.limits.max_header_bytes, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        try:
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn,
+                                                              ssl=self.tls)
+        except (OSError, asyncio.CancelledError):  # a failed TLS handshake, a reset
+            conn.close()
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        await self._accept(reader, writer)
+
+    async def _refuse(self, conn: socket.socket) -> None:
+        """A connection accepted on the reserve descriptor: 529 (Anthropic routes) or 503
+        (OpenAI routes), then closed. TLS connections are closed unanswered (a handshake
+        first would hold the last descriptor longer)."""
+        if self.tls is None:
+            await answer_exhausted(conn, self.app, self.limits.max_header_bytes)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
@@ -71,8 +98,8 @@ class Server:
         await self._stop.wait()
 
     async def shutdown(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for listener in self._listeners:
+            listener.close()
         for connection in list(self.connections):
             connection.shutdown()
         tasks = list(self.connections.values())
@@ -89,9 +116,8 @@ class Server:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+        for task in list(self._starting):
+            task.cancel()
 
 
 def install_signal_handlers(stop: Callable[[], None]) -> None:
@@ -99,3 +125,25 @@ def install_signal_handlers(stop: Callable[[], None]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
+
+
+async def _bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for every address of `host` (IPv6 ones IPv6-only, so `::` and
+    `0.0.0.0` can both be used), as asyncio's `start_server` makes them."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+

@@ -30,9 +30,11 @@ from continuum_cli.errors import (
     PermissionDenied,
     PromptTooLong,
     RateLimited,
+    ResourcesExhausted,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from continuum_cli.upstream.transport import NoDescriptors
 from continuum_cli.wire.json_text import loads as bounded_loads
 
 _NUMBERS = re.compile(r"\d+")
@@ -48,6 +50,11 @@ def map_httpx_errors(backend: Backend, *, mid_stream: bool = False) -> Iterator[
         kind = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
         raise _failed(UpstreamTimeout(f"timed out {kind} backend {backend.name}"),
                       "timeout", exc) from exc
+    except NoDescriptors as exc:
+        raise ResourcesExhausted(
+            f"the router is out of file descriptors and cannot connect to backend "
+            f"{backend.name} now ({_reason(exc)}); retry shortly",
+            hint="raise the router's open-file limit (`ulimit -n`)") from exc
     except httpx.ConnectError as exc:
         raise _failed(BackendUnreachable(
             f"backend {backend.name} is unreachable ({_reason(exc)})",

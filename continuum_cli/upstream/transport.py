@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import http.cookiejar
 import ssl
 import time
@@ -67,6 +68,11 @@ class _ResponseBody(httpx.AsyncByteStream):
             self._released = True
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 self._pool.release(self._conn, reuse=False)
+
+
+class NoDescriptors(httpx.ConnectError):
+    """The router has no file descriptor left for a new upstream connection (EMFILE or
+    ENFILE): the router's trouble, not the backend's (upstream/errors.py)."""
 
 
 class Http1Transport(httpx.AsyncBaseTransport):
@@ -192,6 +198,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except OSError as exc:  # refused, unreachable, DNS, TLS handshake (ssl.SSLError)
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise NoDescriptors(str(exc)) from None
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
         return conn
 

@@ -139,6 +139,10 @@ def completion(reply: Text | ToolCalls, model: str) -> dict[str, Any]:
             "usage": reply.usage or usage()}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # many concurrent streams connect at once (socketserver: 5)
+
+
 class ScriptedBackend:
     """Start with `with ScriptedBackend() as backend:`; `backend.url` is the /v1 base URL."""
 
@@ -156,7 +160,7 @@ class ScriptedBackend:
         self.delay = 0.0  # seconds every chat answer waits before its head (a slow backend)
         self.chunk_delay = 0.0  # seconds between streamed events of the default reply
         self._connections: set[socket.socket] = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True)
