@@ -8,6 +8,7 @@ when one is made.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import ipaddress
@@ -33,6 +34,16 @@ def server_context(cert: str, key: str) -> ssl.SSLContext:
         raise ConfigError(f"server.tls: cannot load certificate {cert} with key {key}: {exc}",
                           path="server.tls",
                           hint="give PEM files: the certificate (chain) and its private key")
+    return context
+
+
+def client_context(cert: str | None = None) -> ssl.SSLContext:
+    """A client context trusting the system CAs plus `cert` (the router's own certificate:
+    a self-signed one is its own anchor), for continuum's own calls to the router."""
+    context = ssl.create_default_context()
+    if cert:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            context.load_verify_locations(os.path.expanduser(cert))
     return context
 
 

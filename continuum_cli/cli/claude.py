@@ -24,6 +24,7 @@ from continuum_cli.cli.output import err, guarded
 from continuum_cli.errors import ContinuumError
 
 if TYPE_CHECKING:  # the rest is imported where used: the CLI must start fast (test_startup)
+    from continuum_cli.config.models import Settings
     from continuum_cli.doctor.model import HttpOutcome
 
 READY_TIMEOUT = 60.0
@@ -44,6 +45,10 @@ def claude(
     no_setup: Annotated[bool, typer.Option(
         "--no-setup", help="Leave ~/.claude.json alone (no onboarding or API key entries).")
     ] = False,
+    gateway: Annotated[bool, typer.Option(
+        "--gateway", help="Sign in through the router's Claude Code gateway (/login) "
+        "instead of an API key: points /login at it in ~/.claude/settings.json, records its "
+        "trust, and starts Claude Code, which signs in first.")] = False,
 ) -> None:
     """Run Claude Code against the router (starting it if needed); other args go to claude."""
     from continuum_cli.cli.env_cmd import wanted_env
@@ -53,10 +58,13 @@ def claude(
     with guarded():
         settings = load_config(config).settings
         executable = _claude_executable()
-        env = {**os.environ, **wanted_env(settings, os.environ)}
-        if not no_setup:
-            first_run_setup(env)
-        with running_router(router_url(settings), config):
+        if gateway:
+            env = gateway_setup(settings, os.environ)
+        else:
+            env = {**os.environ, **wanted_env(settings, os.environ)}
+            if not no_setup:
+                first_run_setup(env)
+        with running_router(router_url(settings), config, _verify(settings)):
             code = run_claude(executable, list(ctx.args), env)
     raise typer.Exit(code)
 
@@ -78,6 +86,33 @@ def first_run_setup(env: dict[str, str]) -> None:
                   soft_wrap=True)
 
 
+def gateway_setup(settings: "Settings", environ: dict[str, str]) -> dict[str, str]:
+    """Point Claude Code's /login at the router's gateway (see gateway.claude_setup) and
+    return its environment without API-key settings, which would bypass the sign-in."""
+    from continuum_cli.doctor.client import router_url
+    from continuum_cli.gateway.claude_setup import apply, gateway_base
+
+    if not settings.gateway.enabled:
+        raise ContinuumError("the gateway is not enabled in this config",
+                             hint="set gateway.enabled: true (with api_keys.mode: blocking)")
+    base, fingerprint = gateway_base(settings, router_url(settings))
+    for path, change in apply(environ, base, fingerprint):
+        err.print(f"continuum: updated {path}: {change}", highlight=False, markup=False,
+                  soft_wrap=True)
+    err.print(f"continuum: Claude Code signs in at {base} (/login)", highlight=False,
+              markup=False, soft_wrap=True)
+    dropped = ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+    return {k: v for k, v in environ.items() if k not in dropped}
+
+
+def _verify(settings: "Settings") -> object:
+    if settings.server.tls is None:
+        return True
+    from continuum_cli.tls import client_context
+
+    return client_context(settings.server.tls.cert)
+
+
 def _claude_executable() -> str:
     found = shutil.which("claude")
     if found is None:
@@ -86,12 +121,12 @@ def _claude_executable() -> str:
     return found
 
 
-def _health(url: str, **options: float) -> "HttpOutcome":
+def _health(url: str, verify: object = True, **options: float) -> "HttpOutcome":
     import asyncio
 
     from continuum_cli.doctor.probes import router_health
 
-    return asyncio.run(router_health(url, **options))
+    return asyncio.run(router_health(url, verify=verify, **options))
 
 
 def router_state(outcome: "HttpOutcome") -> str:
@@ -105,8 +140,8 @@ def router_state(outcome: "HttpOutcome") -> str:
 
 
 @contextmanager
-def running_router(url: str, config: str | None) -> Iterator[None]:
-    state = router_state(_health(url))
+def running_router(url: str, config: str | None, verify: object = True) -> Iterator[None]:
+    state = router_state(_health(url, verify))
     if state == "foreign":
         raise ContinuumError(f"{url} answers, but it is not a continuum router",
                              hint="stop that program or change server.bind_address")
@@ -120,7 +155,7 @@ def running_router(url: str, config: str | None) -> Iterator[None]:
     with log_path.open("ab") as log:
         proc = _spawn(config, log)
         try:
-            _wait_ready(url, proc, log_path)
+            _wait_ready(url, proc, log_path, verify)
             yield
         finally:
             stop(proc)
@@ -140,7 +175,8 @@ def _spawn(config: str | None, log: IO[bytes]) -> subprocess.Popen[bytes]:
                             start_new_session=True)
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path,
+                verify: object = True) -> None:
     err.print(f"starting the continuum router at {url} (log: {log_path})", highlight=False,
               soft_wrap=True)
     started, said_loading = time.monotonic(), False
@@ -148,7 +184,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None
         if proc.poll() is not None:
             raise ContinuumError(f"the router exited with code {proc.returncode} before it "
                                  f"was ready", hint=f"see {log_path}, or run `continuum doctor`")
-        state = router_state(_health(url, timeout=2.0))
+        state = router_state(_health(url, verify, timeout=2.0))
         if state == "ready":
             return
         if state == "loading" and not said_loading:

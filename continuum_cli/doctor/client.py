@@ -30,7 +30,8 @@ def router_url(settings: Settings, explicit: str | None = None) -> str:
         return url[: -len("/anthropic")] if url.endswith("/anthropic") else url
     host, port = settings.server.host, settings.server.port
     host = _SAME_HOST.get(host, host)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if settings.server.tls is not None else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 PLACEHOLDER_KEY = "continuum-local"

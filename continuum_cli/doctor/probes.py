@@ -87,7 +87,7 @@ def _version_line(path: str, code: int | None, out: bytes, err: bytes
     return path, lines[0].strip(), None
 
 
-async def router_health(url: str, timeout: float = 1.0) -> HttpOutcome:
+async def router_health(url: str, timeout: float = 1.0, verify: Any = True) -> HttpOutcome:
     """GET {url}/health on a client of its own (for `continuum claude`'s start-up wait)."""
-    async with httpx.AsyncClient(trust_env=False) as http:
+    async with httpx.AsyncClient(trust_env=False, verify=verify) as http:
         return await request(http, "GET", url + "/health", timeout=timeout)

@@ -29,7 +29,8 @@ from continuum_cli.doctor.claude_home import claude_home_checks
 from continuum_cli.doctor.model import CheckResult, skipped, warned
 from continuum_cli.errors import ConfigError, ProviderError
 
-GROUPS = ("config", "backends", "aliases", "router", "web search", "client", "safety")
+GROUPS = ("config", "backends", "aliases", "router", "web search", "client", "safety",
+          "gateway")
 Progress = Callable[[str, list[CheckResult]], None]
 
 
@@ -81,12 +82,22 @@ async def run_doctor(opts: DoctorOptions, progress: Progress | None = None) -> R
     config_result, settings, keys = await load(opts)
     _notify(progress, "config", [config_result])
     url = client.router_url(settings or Settings(), opts.url)
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as http:
+    async with httpx.AsyncClient(trust_env=False, follow_redirects=False,
+                                 verify=_verify(settings)) as http:
         ctx = Context(opts, settings, keys, url, http)
         groups = _groups(ctx)
         done = await asyncio.gather(*(_run(name, job, progress) for name, job in groups))
     return Report([config_result] + [r for results in done for r in results],
                   environment(url))
+
+
+def _verify(settings: Settings | None) -> Any:
+    """The router's own certificate is trusted (a self-signed one included)."""
+    if settings is None or settings.server.tls is None:
+        return True
+    from continuum_cli.tls import client_context
+
+    return client_context(settings.server.tls.cert)
 
 
 def _notify(progress: Progress | None, name: str, results: list[CheckResult]) -> None:
@@ -105,7 +116,8 @@ def _groups(ctx: Context) -> list[tuple[str, Awaitable[list[CheckResult]]]]:
     backends = asyncio.ensure_future(backend_checks(ctx))
     return [("backends", _first(backends)), ("aliases", alias_checks(ctx, backends)),
             ("router", router_checks(ctx)), ("web search", web_search_checks(ctx)),
-            ("client", client_checks(ctx)), ("safety", safety_checks(ctx))]
+            ("client", client_checks(ctx)), ("safety", safety_checks(ctx)),
+            ("gateway", gateway_checks(ctx))]
 
 
 async def _first(task: Awaitable[tuple[list[CheckResult], Any]]) -> list[CheckResult]:
@@ -294,6 +306,17 @@ async def client_checks(ctx: Context) -> list[CheckResult]:
     results.append(client.billing_header(env))
     results.append(client.claude_cli(*await probes.claude_version(env)))
     return results + claude_home_checks(env)
+
+
+async def gateway_checks(ctx: Context) -> list[CheckResult]:
+    from continuum_cli.doctor import gateway
+
+    if ctx.settings is None or not ctx.settings.gateway.enabled:
+        return []  # nothing to check: the gateway is off
+    url = ctx.url + "/anthropic/.well-known/oauth-authorization-server"
+    found = await probes.request(ctx.http, "GET", url, timeout=ctx.opts.timeout)
+    presented = await gateway.presented_fingerprint(ctx.url, ctx.opts.timeout)
+    return [gateway.discovery(ctx.url, found), gateway.transport(ctx.settings, presented)]
 
 
 async def safety_checks(ctx: Context) -> list[CheckResult]:

@@ -336,6 +336,66 @@ def usage_limits(host: GatewayHost) -> None:
     host.claude(["-p", "hi", *STREAM_JSON], env)
 
 
+@scenario
+def continuum_claude(host: GatewayHost) -> None:
+    """`continuum claude --gateway`: it writes the settings entries and the trust, starts the
+    router (from the config file) and Claude Code, which signs in through the browser."""
+    import socket
+
+    import yaml
+
+    backend = ScriptedBackend(models=("model-a",)).start()
+    host.backends = {"a": backend}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = gateway_config(backend, managed_settings=POLICY, poll_interval="2s")
+    config["state"] = {"path": str(host.out / "state.db")}
+    config["server"] = {"bind_address": f"127.0.0.1:{port}"}
+    config_file = host.out / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    host.home.mkdir(parents=True, exist_ok=True)
+    host.work.mkdir(parents=True, exist_ok=True)
+    repo = Path(__file__).resolve().parents[2]
+    path = os.pathsep.join([str(Path(host.spec["claude_bin"]).parent),
+                            str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {"HOME": str(host.home), "PATH": path, "PYTHONPATH": str(repo),
+           "BROWSER": str(_browser_script(host)), "BROWSER_LOG": str(host.out / "browser.log"),
+           "CONTINUUM_E2E_KEY": ALICE_KEY, "TERM": "xterm-256color",
+           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
+           "ANTHROPIC_API_KEY": "must-not-reach-claude"}
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = (f"env -i {exports} {sys.executable} -m continuum_cli claude --gateway "
+               f"--config {config_file}; sleep 30")
+    pane = Pane(host.out, command, host.work)
+    try:
+        login = [("Choose the text style", [["Enter"]]),
+                 ("Enter to connect", [["Enter"]]),
+                 ("Yes, trust this gateway", [["Up"], ["Enter"]])]
+        host.result["checks"]["connected_screen"] = pane.drive(
+            login, "Connected to Cloud gateway", timeout=180)
+        after = [("Connected to Cloud gateway", [["Enter"]]),
+                 ("Security notes", [["Enter"]]),
+                 ("Yes, I trust this folder", [["Down"], ["Enter"]]),
+                 ("Managed settings require approval", [["Enter"]]),
+                 ("auto mode on", [["-l", "say hi"], ["Enter"]])]
+        host.result["checks"]["answer_screen"] = pane.drive(
+            after, "Hello from the scripted backend.", timeout=120, once=("auto mode on",))
+    finally:
+        host.result["checks"]["screens"] = pane.screens
+        pane.keys("C-c")
+        time.sleep(0.5)
+        pane.keys("C-c")
+        pane.close()
+    folder = host.home / ".claude"
+    host.result["checks"]["settings"] = json.loads((folder / "settings.json").read_text())
+    credentials = json.loads((folder / ".credentials.json").read_text())
+    host.result["checks"]["trust"] = credentials.get("gatewayTrust")
+    host.result["checks"]["signed_in_url"] = credentials.get("enterpriseGateway", {}).get("url")
+    host.result["checks"]["base"] = f"http://127.0.0.1:{port}/anthropic"
+    host.result["checks"]["messages"] = [r.body.get("model") for r in backend.chat_requests()]
+
+
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     host = GatewayHost(spec)

@@ -204,3 +204,20 @@ def test_billing_error_at_the_cap_is_printed_once(gateway_scenario: Run) -> None
     assert len(later) == 1 and later[0]["status"] == 429
     assert "resets" in later[0]["error"]
     assert later[0]["error"] in answer["result"]  # printed as the router wrote it
+
+
+def test_continuum_claude_gateway_signs_in(gateway_scenario: Run) -> None:
+    """`continuum claude --gateway`: the settings entries and the trust it writes make the
+    first start sign in through the gateway; the prompt is then answered by the backend."""
+    result = gateway_scenario("continuum_claude")
+    checks = result["checks"]
+    base = checks["base"]
+    assert checks["settings"]["forceLoginMethod"] == "gateway"
+    assert checks["settings"]["forceLoginGatewayUrl"] == base
+    assert checks["trust"] == {"127.0.0.1": "http-loopback"}
+    assert checks["signed_in_url"] == base
+    screens = "\n".join(checks["screens"])
+    assert "Trust gateway" not in screens  # trust was recorded, so Claude Code did not ask
+    assert "Connected to Cloud gateway" in checks["connected_screen"]
+    assert "Hello from the scripted backend." in checks["answer_screen"]
+    assert checks["messages"] == ["model-a"]
