@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from continuum_cli.backends.cpus import default_threads, physical_cores
 from continuum_cli.backends.model_cache import (
     SMOLLM2,
     ModelSource,
@@ -50,7 +51,6 @@ log = logging.getLogger("continuum.embedded")
 
 DEFAULT_MODEL_NAME = "smollm2-135m"
 DEFAULT_CONTEXT_SIZE = 8192
-DEFAULT_THREADS = 1  # steadier than 2 on small machines where the router shares the cores
 LOAD_TIMEOUT = 600.0
 STOP_GRACE = 5.0
 _CHILD = "continuum_cli.backends.embedded_child"
@@ -101,7 +101,7 @@ def child_config(
         "model_path": str(model_path),
         "aliases": served_names(backend),
         "n_ctx": backend.context_size or DEFAULT_CONTEXT_SIZE,
-        "threads": backend.threads or DEFAULT_THREADS,
+        "threads": backend.threads or default_threads(physical_cores()),
         "api_key": backend.api_key or "",
         "host": "127.0.0.1",
         "port": port,
