@@ -172,20 +172,25 @@ def _needs_work(block: Block) -> bool:
 
 
 def pending_blocks(req: MessagesRequest) -> Iterator[tuple[Block, str]]:
-    """Every block that needs the resolver, with its path in the request."""
+    """Every block that needs the resolver, with its path in the request: message content
+    and the content of tool results (one fixed level, no recursion: a tool result's own
+    blocks are all that can carry a document)."""
     for i, message in enumerate(req.messages):
-        if isinstance(message.content, list):
-            yield from _in(message.content, f"messages.{i}.content")
-
-
-def _in(blocks: list[Any], where: str) -> Iterator[tuple[Block, str]]:
-    for j, block in enumerate(blocks):
-        if not isinstance(block, dict):
+        if not isinstance(message.content, list):
             continue
-        if _needs_work(block):
-            yield block, f"{where}.{j}"
-        if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-            yield from _in(block["content"], f"{where}.{j}.content")
+        for j, block in enumerate(message.content):
+            if not isinstance(block, dict):
+                continue
+            yield from _if_needed(block, f"messages.{i}.content.{j}")
+            inner = block.get("content") if block.get("type") == "tool_result" else None
+            for k, part in enumerate(inner if isinstance(inner, list) else []):
+                if isinstance(part, dict):
+                    yield from _if_needed(part, f"messages.{i}.content.{j}.content.{k}")
+
+
+def _if_needed(block: Block, where: str) -> Iterator[tuple[Block, str]]:
+    if _needs_work(block):
+        yield block, where
 
 
 async def resolve_sources(req: MessagesRequest, resolver: Resolver) -> None:

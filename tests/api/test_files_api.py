@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,27 @@ def test_a_600mb_upload_over_the_limit_is_413_and_leaves_nothing(
     assert answer.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in answer
     assert b'"code":413' in answer and b"connection: close" in answer.lower()
     assert httpx.get(router.url + "/health").status_code == 200
+
+
+def test_replicas_share_files_through_redis_and_a_shared_dir(
+        scripted: ScriptedBackend, router_factory: Callable[..., RouterThread],
+        redis_server: Any, tmp_path: Path) -> None:
+    config = basic_config(scripted, files={"dir": str(tmp_path / "shared")},
+                          state={"redis_url": redis_server.url})
+    one, two = router_factory(config), router_factory(config)
+    made = claude(one).beta.files.upload(file=("r.txt", b"replicated", "text/plain"),
+                                         betas=["files-api-2025-04-14"])
+    assert [f.id for f in claude(two).beta.files.list()] == [made.id]
+    assert claude(two).beta.files.download(made.id).read() == b"replicated"
+    claude(two).beta.files.delete(made.id)
+    with pytest.raises(anthropic.NotFoundError):
+        claude(one).beta.files.retrieve_metadata(made.id)
+
+
+def test_an_expiring_upload_says_when(files_router: RouterThread) -> None:
+    resp = httpx.post(files_router.anthropic_url + "/v1/files",
+                      files={"file": ("e.txt", b"soon")}, data={"expires_in_seconds": "3600"})
+    body = resp.json()
+    created = datetime.fromisoformat(body["created_at"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
+    assert round((expires - created).total_seconds()) == 3600
