@@ -14,10 +14,11 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from continuum_cli.errors import InternalError
 from continuum_cli.files.ids import is_file_id
 
 _FLUSH = 1024 * 1024
@@ -49,7 +50,18 @@ class BlobWriter:
         self._fd: int | None = None
 
     async def open(self) -> None:
-        self._fd = await asyncio.to_thread(_create, self.directory, self.temp)
+        with self._storing():
+            self._fd = await asyncio.to_thread(_create, self.directory, self.temp)
+
+    @contextlib.contextmanager
+    def _storing(self) -> Iterator[None]:
+        """A disk that is full or a folder the router may not write is the operator's to
+        fix: a 500 that says so, never a traceback."""
+        try:
+            yield
+        except OSError as exc:
+            raise InternalError(f"cannot store the file in files.dir ({self.directory}): "
+                                f"{exc.strerror or exc}") from None
 
     async def write(self, data: bytes) -> None:
         self.size += len(data)
@@ -65,13 +77,15 @@ class BlobWriter:
         self._pending.clear()
         self._pending_size = 0
         assert self._fd is not None
-        await asyncio.to_thread(_write_all, self._fd, data)
+        with self._storing():
+            await asyncio.to_thread(_write_all, self._fd, data)
 
     async def commit(self, file_id: str) -> None:
         await self._flush()
         fd, self._fd = self._fd, None
         assert fd is not None
-        await asyncio.to_thread(_finish, fd, self.temp, blob_path(self.directory, file_id))
+        with self._storing():
+            await asyncio.to_thread(_finish, fd, self.temp, blob_path(self.directory, file_id))
 
     async def abort(self) -> None:
         fd, self._fd = self._fd, None
@@ -102,7 +116,7 @@ def _discard(fd: int | None, temp: Path) -> None:
     if fd is not None:
         with contextlib.suppress(OSError):
             os.close(fd)
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):  # cleanup never hides the error that caused it
         temp.unlink()
 
 

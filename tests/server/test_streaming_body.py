@@ -131,3 +131,14 @@ def test_keep_alive_after_a_complete_upload(upload_router: RouterThread) -> None
                                data={"purpose": "user_data"})
             assert resp.status_code == 200
         assert client.get("/v1/files").json()["data"][0]["filename"] == "2.txt"
+
+
+def test_an_unwritable_files_dir_is_a_clear_500(scripted: ScriptedBackend, tmp_path: Path,
+                                               router_factory: Callable[..., RouterThread]
+                                               ) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the folder should be")
+    router = router_factory(basic_config(scripted, files={"dir": str(blocker / "files")}))
+    resp = httpx.post(router.anthropic_url + "/v1/files", files={"file": ("a.txt", b"abc")})
+    assert resp.status_code == 500
+    assert resp.json()["error"]["message"].startswith("cannot store the file in files.dir")
