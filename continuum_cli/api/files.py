@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from continuum_cli.api.state import AppState
+from continuum_cli.documents.openai_parts import file_parts, resolve_file_parts
 from continuum_cli.documents.resolve import Resolver, resolve_sources
 from continuum_cli.errors import FileNotFound, InvalidRequest
 from continuum_cli.files import blob, shapes
@@ -41,12 +42,23 @@ def viewer_of(state: AppState, request: Request) -> str | None:
     return owner_of(state, request)
 
 
+def _resolver(state: AppState, request: Request) -> Resolver:
+    return Resolver(state.documents, state.files, viewer_of(state, request), state.http,
+                    state.settings.documents.max_bytes)
+
+
 async def resolve_content(state: AppState, request: Request, req: MessagesRequest) -> None:
     """File ids, PDFs and document URLs in a Messages request, made readable in place
     (`documents/resolve.py`) before it is counted or translated."""
-    resolver = Resolver(state.documents, state.files, viewer_of(state, request), state.http,
-                        state.settings.documents.max_bytes)
-    await resolve_sources(req, resolver)
+    await resolve_sources(req, _resolver(state, request))
+
+
+async def resolve_openai_content(state: AppState, request: Request,
+                                 body: dict[str, Any]) -> None:
+    """`file` parts of an OpenAI chat body (file_id or file_data), made text or image parts
+    in place (`documents/openai_parts.py`)."""
+    if file_parts(body):
+        await resolve_file_parts(body, _resolver(state, request))
 
 
 def file_id_of(request: Request) -> str:

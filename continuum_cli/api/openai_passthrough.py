@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from continuum_cli.api.common import parse_json_body
+from continuum_cli.api.files import resolve_openai_content
 from continuum_cli.api.state import AppState
 from continuum_cli.errors import ApiError, InvalidRequest, envelope
 from continuum_cli.fleet import Ticket
@@ -31,6 +32,7 @@ async def chat_completions(state: AppState, request: Request) -> Response | Stre
     if not isinstance(model, str) or not model:
         raise InvalidRequest("`model` is required and must be a string")
     route = await state.route(model)
+    await resolve_openai_content(state, request, body)  # `file` parts: text for the model
     await usage_meter.admit(request, route, estimate_openai_tokens(body))  # before upstream
 
     async def attempt(route: Route, ticket: Ticket) -> Response | StreamingResponse:

@@ -62,7 +62,8 @@ class Resolver:
             await self._from_url(block, str(source.get("url") or ""), where)
         else:
             data = _decode(source.get("data"), f"{where}.source.data")
-            await self._pdf(block, data, where)
+            await self._typed(block, data, str(source.get("media_type") or ""), where,
+                              f"document ({source.get('media_type') or 'no media type'})")
 
     async def _from_file(self, block: Block, source: Block, where: str) -> None:
         file_id = source.get("file_id")

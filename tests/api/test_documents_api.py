@@ -194,3 +194,24 @@ def test_a_hostile_pdf_is_400_in_time_while_other_requests_are_served(
     assert resp.status_code == 400 and result["seconds"] < 2 + 8  # the limit + start-up slack
     assert resp.json()["error"]["message"].endswith("reading it took longer than 2s "
                                                     "(documents.timeout)")
+
+
+def test_openai_file_parts_become_text_for_the_backend(router: RouterThread,
+                                                       scripted: ScriptedBackend) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=router.url + "/v1", api_key="k", max_retries=0)
+    stored = client.files.create(file=("notes.txt", b"stored notes: 7 apples"),
+                                 purpose="user_data")
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "q1.pdf",
+                                  "file_data": "data:application/pdf;base64," + b64(REPORT)}},
+        {"type": "file", "file": {"file_id": stored.id}},
+        {"type": "text", "text": "Summarise both."}]}])
+    parts = scripted.chat_requests()[-1].body["messages"][0]["content"]
+    assert parts[0] == {"type": "text", "text": "Document: q1.pdf\n\n" + EXPECTED}
+    assert parts[1] == {"type": "text", "text": "Document: notes.txt\n\nstored notes: 7 apples"}
+    assert parts[2] == {"type": "text", "text": "Summarise both."}
+    with pytest.raises(openai.BadRequestError, match="encrypted"):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": [
+            {"type": "file", "file": {"file_data": b64(pdfgen.encrypted(REPORT))}}]}])
