@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import pdfgen
 from tests.fakes.scripted_backend import ScriptedBackend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +70,15 @@ def test_pyz_serves_against_scripted_backend(pyz: Path, tmp_path: Path) -> None:
             body = resp.json()
             assert body["content"][0]["text"] == "Hello from the scripted backend."
             assert body["model"] == "claude-haiku-4-5-20251001"
+            # a PDF is read by a worker process started from the zipapp's own packages
+            resp = httpx.post(f"http://127.0.0.1:{port}/anthropic/v1/messages", json={
+                "model": "claude-haiku-4-5-20251001", "max_tokens": 20, "messages": [
+                    {"role": "user", "content": [{"type": "document", "source": {
+                        "type": "base64", "media_type": "application/pdf",
+                        "data": base64.b64encode(pdfgen.pdf([["zipapp page"]])).decode()}}]}]},
+                timeout=60)
+            assert resp.status_code == 200, resp.text
+            assert backend.last_body["messages"][-1]["content"] == "--- page 1 ---\nzipapp page"
         finally:
             proc.terminate()
             _, stderr = proc.communicate(timeout=30)

@@ -215,3 +215,20 @@ def test_openai_file_parts_become_text_for_the_backend(router: RouterThread,
     with pytest.raises(openai.BadRequestError, match="encrypted"):
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": [
             {"type": "file", "file": {"file_data": b64(pdfgen.encrypted(REPORT))}}]}])
+
+
+@pytest.mark.parametrize(("make", "status"), [
+    (pdfgen.nested_pdf, 400), (lambda: pdfgen.bomb_pdf(300), 400),
+    (pdfgen.xref_loop_pdf, 200),  # a self-referencing xref chain is read once, not looped
+], ids=["nested", "bomb", "xref_loop"])
+def test_other_hostile_pdfs_are_answered_at_once(router: RouterThread, make: Any,
+                                                 status: int) -> None:
+    started = time.monotonic()
+    resp = httpx.post(router.anthropic_url + "/v1/messages", timeout=60, json={
+        "model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [
+            document({"type": "base64", "media_type": "application/pdf",
+                      "data": b64(make())})]}]})
+    assert time.monotonic() - started < 20  # well inside documents.timeout (20 s)
+    assert resp.status_code == status, resp.text
+    if status == 400:
+        assert resp.json()["error"]["message"].startswith("PDF document at messages.0")

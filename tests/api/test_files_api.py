@@ -296,3 +296,12 @@ def test_an_expiring_upload_says_when(files_router: RouterThread) -> None:
     created = datetime.fromisoformat(body["created_at"].replace("Z", "+00:00"))
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
     assert round((expires - created).total_seconds()) == 3600
+
+
+def test_list_by_ids(files_router: RouterThread) -> None:
+    client = claude(files_router)
+    made = [client.beta.files.upload(file=(f"{i}.txt", b"x", "text/plain")) for i in range(3)]
+    resp = httpx.get(files_router.anthropic_url + "/v1/files",
+                     params=[("ids", made[0].id), ("ids", made[2].id), ("ids", "file_nope")])
+    assert [f["id"] for f in resp.json()["data"]] == [made[2].id, made[0].id]
+    assert resp.json()["has_more"] is False and resp.json()["next_page"] is None
