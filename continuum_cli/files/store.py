@@ -22,7 +22,8 @@ from continuum_cli.files.records import FileRecord
 
 log = logging.getLogger("continuum.files")
 NS = "files"
-_ORPHAN_AGE = 3600.0  # a blob this old with no record lost its record (expired, crash)
+EXPIRY_NS = "files_expiry"  # id -> {"at": expiry}: whose bytes the sweep removes, and when
+_ORPHAN_AGE = 3600.0  # an unfinished upload not written to for this long was abandoned
 
 
 class FileStore:
@@ -47,6 +48,8 @@ class FileStore:
         await writer.commit(record.id)
         value = {k: v for k, v in asdict(record).items() if k != "id"}
         try:
+            if record.expires_at is not None:  # the record expires by itself, its bytes not
+                await self.store.kv_put(EXPIRY_NS, record.id, {"at": record.expires_at})
             await self.store.kv_put(NS, record.id, value, ttl=expires_in)
         except BaseException:
             await blob.remove(self.path(record))
@@ -73,29 +76,26 @@ class FileStore:
         record = await self.get(file_id, owner)
         await self.store.kv_delete(NS, file_id)
         await blob.remove(self.path(record))
+        if record.expires_at is not None:
+            await self.store.kv_delete(EXPIRY_NS, file_id)
         return record
 
-    async def sweep(self) -> int:
-        """Remove what a crash or an expiry left in `files.dir`: unfinished uploads, and
-        blobs whose record is gone. Returns how many files were removed."""
+    async def sweep(self, now: float | None = None) -> int:
+        """Remove what expiries and crashes left in `files.dir`: the bytes of expired files
+        (listed in `EXPIRY_NS` when they were uploaded) and unfinished uploads. A blob with no
+        record is never guessed to be an orphan: `files.dir` may be shared with routers that
+        use another store. Returns how many files were removed."""
+        now = time.time() if now is None else now
         removed = 0
         for path in blob.stale_parts(self.directory, _ORPHAN_AGE):
             await blob.remove(path)
             removed += 1
-        live = {r.id for r in await self.visible(None)}
-        for path in _old_blobs(self.directory):
-            if path.name not in live:
-                await blob.remove(path)
+        for file_id, value in await self.store.kv_list(EXPIRY_NS):
+            if float(value.get("at", now)) <= now and is_file_id(file_id):
+                await blob.remove(blob.blob_path(self.directory, file_id))
+                await self.store.kv_delete(EXPIRY_NS, file_id)
                 removed += 1
         if removed:
-            log.info("files: removed %d orphaned or expired file(s) from %s", removed,
+            log.info("files: removed %d expired or unfinished file(s) from %s", removed,
                      self.directory)
         return removed
-
-
-def _old_blobs(directory: Path) -> list[Path]:
-    cutoff = time.time() - _ORPHAN_AGE
-    if not directory.is_dir():
-        return []
-    return [p for p in directory.iterdir()
-            if is_file_id(p.name) and p.stat().st_mtime < cutoff]

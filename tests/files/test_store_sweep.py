@@ -1,0 +1,52 @@
+"""The hourly sweep: expired files' bytes and abandoned uploads go; nothing else is guessed."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from continuum_cli.errors import FileNotFound
+from continuum_cli.files.ids import new_file_id
+from continuum_cli.files.store import FileStore
+from continuum_cli.state.sqlite_store import SQLiteStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def upload(files: FileStore, data: bytes, expires_in: float | None = None) -> str:
+    writer = files.writer()
+    await writer.open()
+    await writer.write(data)
+    record = await files.add(writer, owner="o", filename="f", mime_type="text/plain",
+                             expires_in=expires_in)
+    return record.id
+
+
+async def test_sweep(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        files = FileStore(store, tmp_path / "blobs", 10**6)
+        kept = await upload(files, b"kept")
+        expiring = await upload(files, b"soon", expires_in=3600)
+        foreign = tmp_path / "blobs" / new_file_id(0)  # another router's file, same folder
+        foreign.write_bytes(b"not ours")
+        os.utime(foreign, (0, 0))
+        abandoned = tmp_path / "blobs" / ".upload-x.part"
+        abandoned.write_bytes(b"half")
+        os.utime(abandoned, (0, 0))
+        assert await files.sweep() == 1  # only the abandoned upload: nothing expired yet
+        assert not abandoned.exists() and (tmp_path / "blobs" / expiring).exists()
+        assert await files.sweep(now=time.time() + 7200) == 1
+        assert not (tmp_path / "blobs" / expiring).exists()
+        assert (tmp_path / "blobs" / kept).exists() and foreign.exists()
+        assert await files.sweep(now=time.time() + 7200) == 0
+        await files.delete(kept, "o")
+        with pytest.raises(FileNotFound):
+            await files.get(kept, "o")
+        assert not (tmp_path / "blobs" / kept).exists()
+    finally:
+        await store.close()
