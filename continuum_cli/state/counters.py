@@ -8,6 +8,9 @@ store's; the Redis script (redis_limits.py) mirrors it line for line.
 Kinds:
 * `count`: a sliding window of `span` seconds counting entries (requests per minute).
 * `sum`: a sliding window summing entry amounts (tokens per minute).
+  Windows keep a running total beside their entries, so a check costs the entries that left
+  the window since the last one, not the whole window (a key at 100 000 requests a minute
+  costs what a key at 10 does).
 * `lease`: live leases (concurrent requests); each lease ends by release or after `span` s.
 * `counter`: a number that expires at the unix time `span` (a budget's period).
 """
@@ -21,6 +24,7 @@ from typing import Literal
 
 Kind = Literal["count", "sum", "lease", "counter"]
 NEVER = math.inf  # `free_at` when a request can never pass (it alone exceeds the limit)
+OLDEST_PAGE = 1000  # oldest entries read to compute `free_at` on a refusal
 
 
 @dataclass(frozen=True)
@@ -47,22 +51,22 @@ def need(check: Check) -> float:
     return max(check.amount, 1)
 
 
-def window_state(check: Check, entries: Sequence[tuple[float, float]], now: float
-                 ) -> CheckState:
-    """`entries`: (timestamp, amount) inside the window, oldest first."""
-    used = float(sum(a for _, a in entries)) if check.kind == "sum" else float(len(entries))
-    newest = entries[-1][0] if entries else 0.0
+def window_state(check: Check, used: float, newest: float,
+                 oldest: Sequence[tuple[float, float]], now: float) -> CheckState:
+    """`used`: the window's running total (entries for `count`); `newest`: its newest entry
+    (0: empty); `oldest`: (timestamp, amount) of its oldest entries, oldest first -- enough
+    of them to say when the window has room (a store passes a bounded page)."""
     excess = used + need(check) - check.limit
     if excess <= 0:
         return CheckState(True, used, now, newest)
     if need(check) > check.limit:
         return CheckState(False, used, NEVER, newest)
     freed = 0.0
-    for ts, amount in entries:
+    for ts, amount in oldest:
         freed += amount if check.kind == "sum" else 1
         if freed >= excess:
             return CheckState(False, used, ts + check.span, newest)
-    return CheckState(False, used, now + check.span, newest)  # unreachable in practice
+    return CheckState(False, used, now + check.span, newest)  # beyond the page: at most this
 
 
 def lease_state(check: Check, expiries: Sequence[float], now: float) -> CheckState:

@@ -18,53 +18,70 @@ from continuum_cli.state.counters import NEVER, Admission, Check, CheckState
 
 PREFIX = "continuum:lim:"
 USAGE_STREAM = "continuum:usage"
-FIELDS = 5  # ARGV entries per check after ARGV[1] (now)
 
-# KEYS: one per check. ARGV: now, then per check: kind, limit, span, amount, member.
-# Returns {admitted, then per check: ok, used, free_at, newest} (numbers as strings:
-# Lua numbers returned to Redis are truncated to integers).
-ADMIT = """
+# Lua helpers shared by both scripts. A window is a sorted set (member `<id>:<amount>`, score
+# the time) plus `<key>:sum`, its running total.
+_HELPERS = """
+local function amount_of(kind, member)
+  if kind == 'count' then return 1 end
+  return tonumber(string.match(member, ':([%d%.e%+%-]+)$')) or 0
+end
+local function window_add(key, total, kind, now, span, amount, member)
+  if kind == 'count' then amount = 1 end
+  redis.call('ZADD', key, now, member .. ':' .. amount)
+  redis.call('INCRBYFLOAT', total, amount)
+  local ttl = math.ceil(span * 1000) + 1000
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', total, ttl)
+end
+"""
+
+# KEYS: two per check (the check's key and its aux key). ARGV: now, then per check: kind,
+# limit, span, amount, member. Returns {admitted, then per check: ok, used, free_at, newest}
+# (numbers as strings: Lua numbers returned to Redis are truncated to integers).
+ADMIT = _HELPERS + """
 local now = tonumber(ARGV[1])
 local out, all_ok = {}, 1
 local function need(amount) if amount < 1 then return 1 end return amount end
-for i = 1, #KEYS do
-  local b = 1 + (i - 1) * 5
+for i = 1, #KEYS / 2 do
+  local key, aux, b = KEYS[2 * i - 1], KEYS[2 * i], 1 + (i - 1) * 5
   local kind, limit, span = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
   local amount = tonumber(ARGV[b + 4])
   local ok, used, free_at, newest = 1, 0, now, 0
   if kind == 'count' or kind == 'sum' then
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format('%.17g', now - span))
-    local items = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
-    local amounts, stamps = {}, {}
-    for j = 1, #items, 2 do
-      local a = 1
-      if kind == 'sum' then a = tonumber(string.match(items[j], ':([%d%.e%+%-]+)$')) or 0 end
-      amounts[#amounts + 1] = a
-      stamps[#stamps + 1] = tonumber(items[j + 1])
-      used = used + a
+    local cutoff = string.format('%.17g', now - span)
+    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', cutoff)
+    if #gone > 0 then
+      local left = 0
+      for j = 1, #gone do left = left + amount_of(kind, gone[j]) end
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
+      redis.call('INCRBYFLOAT', aux, -left)
     end
-    if #stamps > 0 then newest = stamps[#stamps] end
+    used = math.max(0, tonumber(redis.call('GET', aux) or '0'))
+    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    if #last > 0 then newest = tonumber(last[2]) end
     local excess = used + need(amount) - limit
     if excess > 0 then
       ok = 0
       if need(amount) > limit then free_at = -1 else
-        local freed = 0
         free_at = now + span
-        for j = 1, #stamps do
-          freed = freed + amounts[j]
-          if freed >= excess then free_at = stamps[j] + span break end
+        local page = redis.call('ZRANGE', key, 0, 999, 'WITHSCORES')
+        local freed = 0
+        for j = 1, #page, 2 do
+          freed = freed + amount_of(kind, page[j])
+          if freed >= excess then free_at = tonumber(page[j + 1]) + span break end
         end
       end
     end
   elseif kind == 'lease' then
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-    used = redis.call('ZCARD', KEYS[i])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    used = redis.call('ZCARD', key)
     if used >= limit then
       ok = 0
-      free_at = tonumber(redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2])
+      free_at = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
     end
   else
-    used = tonumber(redis.call('GET', KEYS[i]) or '0')
+    used = tonumber(redis.call('GET', key) or '0')
     if used >= limit then ok = 0 free_at = span end
   end
   if ok == 0 then all_ok = 0 end
@@ -74,19 +91,18 @@ for i = 1, #KEYS do
   out[#out + 1] = string.format('%.17g', newest)
 end
 if all_ok == 1 then
-  for i = 1, #KEYS do
-    local b = 1 + (i - 1) * 5
+  for i = 1, #KEYS / 2 do
+    local key, aux, b = KEYS[2 * i - 1], KEYS[2 * i], 1 + (i - 1) * 5
     local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
     if amount > 0 then
       if kind == 'count' or kind == 'sum' then
-        redis.call('ZADD', KEYS[i], ARGV[1], ARGV[b + 5] .. ':' .. ARGV[b + 4])
-        redis.call('PEXPIRE', KEYS[i], math.ceil(span * 1000) + 1000)
+        window_add(key, aux, kind, ARGV[1], span, ARGV[b + 4], ARGV[b + 5])
       elseif kind == 'lease' then
-        redis.call('ZADD', KEYS[i], string.format('%.17g', now + span), ARGV[b + 5])
-        redis.call('PEXPIRE', KEYS[i], math.ceil(span * 1000) + 1000)
+        redis.call('ZADD', key, string.format('%.17g', now + span), ARGV[b + 5])
+        redis.call('PEXPIRE', key, math.ceil(span * 1000) + 1000)
       else
-        redis.call('INCRBYFLOAT', KEYS[i], ARGV[b + 4])
-        redis.call('PEXPIREAT', KEYS[i], math.ceil(span * 1000))
+        redis.call('INCRBYFLOAT', key, ARGV[b + 4])
+        redis.call('PEXPIREAT', key, math.ceil(span * 1000))
       end
     end
   end
@@ -95,34 +111,41 @@ table.insert(out, 1, tostring(all_ok))
 return out
 """
 
-# KEYS: adds..., releases..., usage stream. ARGV: now, n_adds, n_releases, retention_ms,
-# record ('' = none), then per add: kind, limit, span, amount, member; then per release: member
-SETTLE = """
+# KEYS: two per add, one per release, the usage stream. ARGV: now, n_adds, n_releases,
+# retention_ms, record ('' = none), then per add: kind, limit, span, amount, member; then per
+# release: member
+SETTLE = _HELPERS + """
 local now, n_add, n_rel = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 1, n_add do
-  local b = 5 + (i - 1) * 5
+  local key, aux, b = KEYS[2 * i - 1], KEYS[2 * i], 5 + (i - 1) * 5
   local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
   if amount > 0 then
     if kind == 'count' or kind == 'sum' then
-      redis.call('ZADD', KEYS[i], ARGV[1], ARGV[b + 5] .. ':' .. ARGV[b + 4])
-      redis.call('PEXPIRE', KEYS[i], math.ceil(span * 1000) + 1000)
+      window_add(key, aux, kind, ARGV[1], span, ARGV[b + 4], ARGV[b + 5])
     elseif kind == 'counter' then
-      redis.call('INCRBYFLOAT', KEYS[i], ARGV[b + 4])
-      redis.call('PEXPIREAT', KEYS[i], math.ceil(span * 1000))
+      redis.call('INCRBYFLOAT', key, ARGV[b + 4])
+      redis.call('PEXPIREAT', key, math.ceil(span * 1000))
     end
   end
 end
 local base = 5 + n_add * 5
 for i = 1, n_rel do
-  redis.call('ZREM', KEYS[n_add + i], ARGV[base + i])
+  redis.call('ZREM', KEYS[2 * n_add + i], ARGV[base + i])
 end
 if ARGV[5] ~= '' then
-  local stream = KEYS[n_add + n_rel + 1]
+  local stream = KEYS[2 * n_add + n_rel + 1]
   local minid = math.floor(now * 1000 - tonumber(ARGV[4]))
   redis.call('XADD', stream, 'MINID', '~', tostring(minid), '*', 'r', ARGV[5])
 end
 return 1
 """
+
+
+def check_keys(checks: Sequence[Check]) -> list[str]:
+    keys: list[str] = []
+    for c in checks:
+        keys += [PREFIX + c.key, PREFIX + c.key + ":sum"]
+    return keys
 
 
 def check_args(checks: Sequence[Check]) -> list[str]:
@@ -148,7 +171,7 @@ def parse_admission(reply: Sequence[Any]) -> Admission:
 def settle_call(adds: Sequence[Check], releases: Sequence[tuple[str, str]],
                 record: dict[str, Any] | None, now: float, retention: float
                 ) -> tuple[list[str], list[str]]:
-    keys = [PREFIX + c.key for c in adds] + [PREFIX + k for k, _ in releases] + [USAGE_STREAM]
+    keys = check_keys(adds) + [PREFIX + k for k, _ in releases] + [USAGE_STREAM]
     text = json.dumps(record, separators=(",", ":")) if record is not None else ""
     args = [repr(now), str(len(adds)), str(len(releases)), str(math.ceil(retention * 1000)),
             text, *check_args(adds), *(m for _, m in releases)]

@@ -172,7 +172,7 @@ class RedisStore:
 
     # -- limits and the usage ledger (see counters.py) ------------------------------------
     async def admit(self, checks: list[Check], now: float) -> Admission:
-        keys = [redis_limits.PREFIX + c.key for c in checks]
+        keys = redis_limits.check_keys(checks)
         args = [repr(now), *redis_limits.check_args(checks)]
         return redis_limits.parse_admission(await self.run(self.script("admit", keys, args)))
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from continuum_cli.state.counters import (
+    NEVER,
+    OLDEST_PAGE,
     Admission,
     Check,
     CheckState,
@@ -22,6 +24,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS lim_window (key TEXT NOT NULL, ts REAL NOT NULL,
   amount REAL NOT NULL, member TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS lim_window_key_ts ON lim_window (key, ts);
+CREATE TABLE IF NOT EXISTS lim_total (key TEXT PRIMARY KEY, used REAL NOT NULL,
+  newest REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lim_lease (key TEXT NOT NULL, member TEXT NOT NULL,
   expires REAL NOT NULL, PRIMARY KEY (key, member)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lim_counter (key TEXT PRIMARY KEY, value REAL NOT NULL,
@@ -43,16 +47,32 @@ def admit(db: sqlite3.Connection, checks: Sequence[Check], now: float) -> Admiss
 
 def _state(db: sqlite3.Connection, check: Check, now: float) -> CheckState:
     if check.kind in ("count", "sum"):
-        db.execute("DELETE FROM lim_window WHERE key = ? AND ts <= ?",
-                   (check.key, now - check.span))
-        rows = db.execute("SELECT ts, amount FROM lim_window WHERE key = ? ORDER BY ts",
-                          (check.key,)).fetchall()
-        return window_state(check, rows, now)
+        return _window(db, check, now)
     if check.kind == "lease":
         db.execute("DELETE FROM lim_lease WHERE key = ? AND expires <= ?", (check.key, now))
         rows = db.execute("SELECT expires FROM lim_lease WHERE key = ?", (check.key,))
         return lease_state(check, [r[0] for r in rows], now)
     return counter_state(check, _counter(db, check.key, now), now)
+
+
+def _window(db: sqlite3.Connection, check: Check, now: float) -> CheckState:
+    cutoff = now - check.span
+    left, count = db.execute("SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM lim_window "
+                             "WHERE key = ? AND ts <= ?", (check.key, cutoff)).fetchone()
+    if count:  # entries that left the window since the last check
+        db.execute("DELETE FROM lim_window WHERE key = ? AND ts <= ?", (check.key, cutoff))
+        db.execute("UPDATE lim_total SET used = used - ? WHERE key = ?", (left, check.key))
+    row = db.execute("SELECT used, newest FROM lim_total WHERE key = ?",
+                     (check.key,)).fetchone()
+    used, newest = (max(0.0, row[0]), row[1]) if row else (0.0, 0.0)
+    if newest <= cutoff:
+        newest = 0.0
+    state = window_state(check, used, newest, (), now)
+    if state.ok or state.free_at == NEVER:
+        return state
+    page = db.execute("SELECT ts, amount FROM lim_window WHERE key = ? ORDER BY ts LIMIT ?",
+                      (check.key, OLDEST_PAGE)).fetchall()
+    return window_state(check, used, newest, page, now)
 
 
 def _counter(db: sqlite3.Connection, key: str, now: float) -> float:
@@ -65,8 +85,12 @@ def _add(db: sqlite3.Connection, check: Check, now: float) -> None:
     if check.amount <= 0:
         return
     if check.kind in ("count", "sum"):
+        amount = 1 if check.kind == "count" else check.amount
         db.execute("INSERT INTO lim_window (key, ts, amount, member) VALUES (?, ?, ?, ?)",
-                   (check.key, now, check.amount, check.member))
+                   (check.key, now, amount, check.member))
+        db.execute("INSERT INTO lim_total (key, used, newest) VALUES (?, ?, ?) "
+                   "ON CONFLICT (key) DO UPDATE SET used = used + excluded.used, "
+                   "newest = max(newest, excluded.newest)", (check.key, amount, now))
     elif check.kind == "lease":
         db.execute("INSERT OR REPLACE INTO lim_lease (key, member, expires) VALUES (?, ?, ?)",
                    (check.key, check.member, now + check.span))
@@ -100,7 +124,12 @@ def usage_query(db: sqlite3.Connection, since: float, until: float | None
 
 
 def purge(db: sqlite3.Connection, now: float, usage_before: float) -> None:
-    db.execute("DELETE FROM lim_window WHERE ts <= ?", (now - 3600,))  # windows are minutes
+    # a window idle for an hour holds nothing live (windows are minutes): drop it whole, so
+    # its running total never counts entries deleted behind its back
+    idle = now - 3600
+    db.execute("DELETE FROM lim_window WHERE key IN (SELECT key FROM lim_total "
+               "WHERE newest <= ?)", (idle,))
+    db.execute("DELETE FROM lim_total WHERE newest <= ?", (idle,))
     db.execute("DELETE FROM lim_lease WHERE expires <= ?", (now,))
     db.execute("DELETE FROM lim_counter WHERE expires <= ?", (now,))
     db.execute("DELETE FROM usage WHERE ts < ?", (usage_before,))

@@ -128,14 +128,34 @@ async def test_usage_ledger_roundtrip(store) -> None:
 
 def test_window_state_table() -> None:
     c = Check("sum", "k", 100, 60, 30, "m")
-    assert window_state(c, [], 10) == CheckState(True, 0, 10, 0)
-    assert window_state(c, [(1, 50), (2, 20)], 10) == CheckState(True, 70, 10, 2)
+    assert window_state(c, 0, 0, [], 10) == CheckState(True, 0, 10, 0)
+    assert window_state(c, 70, 2, [], 10) == CheckState(True, 70, 10, 2)
     # 50 + 40 + 30 > 100: the first entry must leave (at 1 + 60)
-    assert window_state(c, [(1, 50), (2, 40)], 10) == CheckState(False, 90, 61, 2)
+    assert window_state(c, 90, 2, [(1, 50), (2, 40)], 10) == CheckState(False, 90, 61, 2)
     # the two oldest must leave to make room for 90
     big = Check("sum", "k", 100, 60, 90, "m")
-    assert window_state(big, [(1, 10), (2, 10), (3, 10)], 10).free_at == 62
+    assert window_state(big, 30, 3, [(1, 10), (2, 10), (3, 10)], 10).free_at == 62
+    # beyond the page of oldest entries read: at most a whole window away
+    assert window_state(big, 30, 3, [(1, 10)], 10).free_at == 70
     count = Check("count", "k", 2, 60, 1, "m")
-    assert window_state(count, [(5, 1), (7, 1)], 10) == CheckState(False, 2, 65, 7)
+    assert window_state(count, 2, 7, [(5, 1), (7, 1)], 10) == CheckState(False, 2, 65, 7)
+    assert math.isinf(window_state(Check("sum", "k", 10, 60, 11, "m"), 0, 0, [], 1).free_at)
     assert lease_state(Check("lease", "k", 1, 60, 1, "m"), [5, 70], 10) == CheckState(
         False, 1, 70)
+
+
+@pytest.mark.anyio
+async def test_busy_window_keeps_an_exact_running_total(store) -> None:
+    """Entries leave the window as time passes; the running total follows exactly."""
+    for i in range(50):
+        await store.admit([Check("sum", "busy", 10_000, 60, 10, f"e{i}")], NOW + i)
+    # at NOW + 80 the entries at NOW .. NOW + 20 have left: 29 remain (21 .. 49)
+    state = (await store.admit([Check("sum", "busy", 10_000, 60, 0, "probe")],
+                               NOW + 80)).states[0]
+    assert state.used == 290 and state.newest == pytest.approx(NOW + 49)
+    full = (await store.admit([Check("sum", "busy", 300, 60, 20, "x")], NOW + 80)).states[0]
+    # 290 + 20 > 300: the oldest live entry (NOW + 21) must leave first
+    assert not full.ok and full.free_at == pytest.approx(NOW + 81)
+    later = (await store.admit([Check("sum", "busy", 10_000, 60, 0, "y")],
+                               NOW + 200)).states[0]
+    assert later.used == 0 and later.newest == 0
