@@ -4,7 +4,10 @@
 - through `floor` (bench/floor.py: the simplest h11-in / httpx-out passthrough),
 - through the router's OpenAI passthrough (`router /v1`, POST /v1/chat/completions),
 - through the router's Anthropic path (`router /anthropic`, POST /anthropic/v1/messages,
-  translated both ways).
+  translated both ways),
+- through the same path with per-key limits and budgets on (`limits sqlite`: the default
+  SQLite state store; `limits redis`: a redis-server on loopback), two more `continuum
+  serve` processes whose only difference is the key's limits, budgets and store.
 
 Backend, floor, router (the real `continuum serve`) and this load client are four processes.
 Targets are measured in interleaved rounds so that noise from other work on the machine falls
@@ -21,6 +24,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,6 +55,7 @@ class Target:
     pid: int  # the process in the middle (the backend's own for `direct`)
     anthropic: bool = False
     conns: list[lc.Connection] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=lambda: dict(ANTHROPIC_HEADERS))
 
     def cpu(self) -> float:
         """CPU seconds the process in the middle has used (all threads, ns resolution)."""
@@ -68,7 +73,7 @@ class Target:
             body["stream"] = True
         if self.anthropic:
             return lc.Call(lc.http_request(HOST, self.port, "/anthropic/v1/messages", body,
-                                           ANTHROPIC_HEADERS))
+                                           self.headers))
         return lc.Call(lc.http_request(HOST, self.port, "/v1/chat/completions", body))
 
 
@@ -112,10 +117,11 @@ def _spawn_announcing(args: list[str], log: Path) -> tuple[subprocess.Popen[byte
     return proc, int(line[1])
 
 
-def _router_config(tmp: Path, backend_ports: list[int], port: int, interval: str) -> Path:
+def _router_config(tmp: Path, backend_ports: list[int], port: int, interval: str,
+                   name: str = "router", extra: str = "") -> Path:
     """Every backend serves the benchmark models; the router balances among them
     (`least_outstanding`) and checks each one every `interval`."""
-    config = tmp / "config.yaml"
+    config = tmp / f"{name}.yaml"
     entries = "".join(
         f"  - name: bench-{i}\n    type: vllm\n    url: http://{HOST}:{bport}/v1\n"
         f"    models: [bench, bench-paced]\n"
@@ -125,20 +131,57 @@ def _router_config(tmp: Path, backend_ports: list[int], port: int, interval: str
         "server:\n"
         f"  bind_address: {HOST}:{port}\n"
         f"backends:\n{entries}"
-        "model_aliases:\n  default: bench\n",
+        "model_aliases:\n  default: bench\n" + extra,
         encoding="utf-8",
     )
     return config
 
 
-def _spawn_router(tmp: Path, backend_ports: list[int], log_level: str,
-                  profile: str | None, interval: str) -> tuple[subprocess.Popen[bytes], int]:
+LIMITED_KEY = "bench-limited-key"
+# every kind of limit and budget at once, set high enough never to refuse a bench request
+LIMITS_CONFIG = f"""api_keys:
+  mode: blocking
+  keys:
+    - key: {LIMITED_KEY}
+      name: bench
+      limits: {{requests_per_minute: 100000000, input_tokens_per_minute: 1000000000000,
+               output_tokens_per_minute: 1000000000000, concurrent_requests: 64}}
+      budgets:
+        - {{period: daily, tokens: 1000000000000000}}
+        - {{period: monthly, cost_usd: 1000000000}}
+pricing:
+  bench: {{input: 0.2, output: 0.8}}
+"""
+
+
+def _spawn_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int] | None:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        return None
     port = _free_port()
-    config = _router_config(tmp, backend_ports, port, interval)
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", HOST, "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp)],
+                            stdout=subprocess.DEVNULL, stderr=(tmp / "redis.log").open("wb"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                return proc, port
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def _spawn_router(tmp: Path, backend_ports: list[int], log_level: str,
+                  profile: str | None, interval: str, name: str = "router",
+                  extra: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    config = _router_config(tmp, backend_ports, port, interval, name, extra)
     runner = ["-m", "cProfile", "-o", profile] if profile else []
     args = [sys.executable, *runner, "-m", "continuum_cli", "serve", "--config", str(config),
             "--log-level", log_level]
-    log = tmp / "router.log"
+    log = tmp / f"{name}.log"
     env = {**os.environ, "HOME": str(tmp), "NO_COLOR": "1"}
     for name in ("CONTINUUM_CONFIG", "CONTINUUM_BIND", "CONTINUUM_LOG_FORMAT"):
         env.pop(name, None)
@@ -191,12 +234,36 @@ def processes(args: argparse.Namespace) -> Iterator[list[Target]]:
             router, rport = _spawn_router(tmp, ports, args.router_log_level, args.profile_router,
                                           args.health_interval)
             procs.append(router)
-            yield [Target("direct", bport, backend.pid), Target("floor", fport, floor.pid),
-                   Target("router /v1", rport, router.pid),
-                   Target("router /anthropic", rport, router.pid, True)]
+            targets = [Target("direct", bport, backend.pid), Target("floor", fport, floor.pid),
+                       Target("router /v1", rport, router.pid),
+                       Target("router /anthropic", rport, router.pid, True)]
+            if not args.no_limits:
+                targets += _limits_targets(tmp, ports, args, procs)
+            yield targets
         finally:
             for proc in reversed(procs):
                 _stop(proc)
+
+
+def _limits_targets(tmp: Path, ports: list[int], args: argparse.Namespace,
+                    procs: list[subprocess.Popen[bytes]]) -> list[Target]:
+    headers = {**ANTHROPIC_HEADERS, "x-api-key": LIMITED_KEY}
+    stores = [("limits sqlite", f"state:\n  path: {tmp / 'state.db'}\n")]
+    redis = _spawn_redis(tmp)
+    if redis is not None:
+        procs.append(redis[0])
+        stores.append(("limits redis",
+                       f"state:\n  redis_url: redis://{HOST}:{redis[1]}/0\n"))
+    else:
+        print("redis-server not found: the `limits redis` target is left out", file=sys.stderr)
+    targets = []
+    for name, state in stores:
+        proc, port = _spawn_router(tmp, ports, args.router_log_level, None,
+                                   args.health_interval, name.replace(" ", "-"),
+                                   LIMITS_CONFIG + state)
+        procs.append(proc)
+        targets.append(Target(name, port, proc.pid, True, headers=headers))
+    return targets
 
 
 # -- phases ------------------------------------------------------------------------------------
@@ -338,6 +405,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "models (default 3: routing and health checks included)")
     parser.add_argument("--health-interval", default="1s",
                         help="health_check.interval of every backend (default 1s)")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="leave out the `limits sqlite` and `limits redis` targets")
     parser.add_argument("--profile-router", metavar="FILE",
                         help="run the router under cProfile and write its stats to FILE")
     return parser.parse_args(argv)

@@ -16,6 +16,9 @@ EVENTS_PER_S = 20_000
 # few percent). CPU rather than wall time: on a shared 2-core machine wall time per event
 # also measures who else was scheduled.
 FLATNESS = 1.25
+# Per-key limits and budgets on: added p50 at c=1 over `router /anthropic` (same run, same
+# path, the limits off), per state store.
+LIMITS_ADDED_MS = {"limits sqlite": 0.3, "limits redis": 0.5}
 
 
 def _added(phase: dict[str, Any], name: str, key: str = "p50_ms") -> float:
@@ -40,6 +43,11 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_check(f"{name}: CPU per event at {lengths[-1]} <= {FLATNESS} x at "
                           f"{lengths[0]} events (us)", longest["cpu_us_per_event"],
                           FLATNESS * shortest["cpu_us_per_event"]))
+    base = c1.get("router /anthropic")
+    for name, limit in LIMITS_ADDED_MS.items():
+        if name in c1 and base is not None:
+            out.append(_check(f"{name}: added p50 at c=1 over router /anthropic <= {limit} ms",
+                              c1[name]["p50_ms"] - base["p50_ms"], limit))
     return out
 
 

@@ -36,9 +36,9 @@ class AppState:
     http: httpx.AsyncClient  # shared client for search providers
     search: Any = None  # SearchProvider | None
     store: Any = None  # continuum_cli.state.StateStore, opened by Service.start()
-    pending: set[Any] = field(default_factory=set)  # usage settlements still running
     files: Any = None  # continuum_cli.files.store.FileStore (the Files API)
     documents: Any = None  # continuum_cli.documents.reader.DocumentReader (PDF -> text)
+    settler: Any = None  # limits.gate.Settler: finished requests' usage on its way to the store
     api_keys: tuple[ApiKey, ...] = ()
     discovered: dict[str, tuple[str, ...]] = field(default_factory=dict)
     token_cache: dict[tuple[str, int], int] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from continuum_cli.config.models import Budget
 
@@ -16,7 +17,13 @@ from continuum_cli.config.models import Budget
 def period_bounds(period: str, now: float) -> tuple[float, float]:
     """(start, end) unix seconds of the UTC calendar period holding `now`: a day from
     midnight, a week from Monday, a month from the 1st."""
-    moment = datetime.fromtimestamp(now, UTC)
+    # every period starts on a whole UTC hour: the bounds are the same all hour long
+    return _bounds(period, int(now // 3600))
+
+
+@lru_cache(maxsize=64)
+def _bounds(period: str, hour: int) -> tuple[float, float]:
+    moment = datetime.fromtimestamp(hour * 3600, UTC)
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "daily":
         start, end = day, day + timedelta(days=1)

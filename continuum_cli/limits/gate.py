@@ -8,18 +8,19 @@ fetch_error` (gateway protocol).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
 from continuum_cli.auth import Caller
-from continuum_cli.config.models import Budget, StateSettings
+from continuum_cli.config.models import Budget
 from continuum_cli.errors import RateLimited, StoreUnavailable
 from continuum_cli.limits.budgets import BudgetStanding, budget_key, budget_standings
 from continuum_cli.limits.decide import Decision, decide
 from continuum_cli.limits.headers import fetch_error_headers
 from continuum_cli.limits.plan import Plan
-from continuum_cli.state.counters import Check
+from continuum_cli.state.counters import Settlement
 
 log = logging.getLogger("continuum.limits")
 LOG_EVERY = 30.0  # seconds between two "store unavailable" errors in the log
@@ -51,35 +52,106 @@ def errors_of(store: Any) -> StoreErrorLog:
     return found
 
 
-async def admit(store: Any, settings: StateSettings, plan: Plan, caller: Caller
-                ) -> Decision | None:
-    """The decision for `plan`, or None when the store failed and `on_error` is open."""
+# Settlements of finished requests wait at most this long for the next admission to carry
+# them (one round trip per request); alone, they go in batches.
+FLUSH_AFTER = 0.02
+MAX_BATCH = 256  # records per batch
+MAX_BACKLOG = 10_000  # records kept while the store is unavailable (oldest dropped first)
+SETTLE_TIMEOUT = 5.0  # a batch is not on any request's path
+
+
+class Settler:
+    """Output tokens, budget amounts, lease releases and ledger records of finished requests,
+    on their way to the store: they travel with the next admission from this router (so a
+    request that follows a finished one on the same router sees its lease released and its
+    tokens counted), or on their own after `FLUSH_AFTER`."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.pending = Settlement()
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Future[None]] = set()
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and not self._sending
+
+    def add(self, settlement: Settlement) -> None:
+        self.pending.extend(settlement)
+        if len(self.pending.records) >= MAX_BATCH:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self.flush)
+
+    def take(self) -> Settlement:
+        """Everything pending, to travel with an admission."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        taken, self.pending = self.pending, Settlement()
+        return taken
+
+    def give_back(self, settlement: Settlement) -> None:
+        """A send failed: keep it for the next try (the newest `MAX_BACKLOG` records)."""
+        settlement.extend(self.pending)
+        settlement.records = settlement.records[-MAX_BACKLOG:]
+        self.pending = settlement
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(1.0, self.flush)
+
+    def flush(self) -> None:
+        taken = self.take()
+        if taken:
+            task = asyncio.ensure_future(self._send(taken))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, settlement: Settlement) -> None:
+        try:
+            await self.store.settle(settlement, time.time(), timeout=SETTLE_TIMEOUT)
+        except StoreUnavailable as exc:
+            errors_of(self.store).report("recording usage", exc,
+                                         "keeping it to send again")
+            self.give_back(settlement)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Send everything now and wait (at shutdown, before the store closes)."""
+        self.flush()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._sending:
+            await asyncio.wait(list(self._sending), timeout=timeout)
+
+
+def settler_of(state: Any) -> Settler:
+    if state.settler is None:
+        state.settler = Settler(state.store)
+    settler: Settler = state.settler
+    return settler
+
+
+async def admit(state: Any, plan: Plan, caller: Caller) -> Decision | None:
+    """The decision for `plan`, or None when the store failed and `on_error` is open. The
+    router's pending settlements travel with it."""
+    settler = settler_of(state)
+    carried = settler.take()
     try:
-        admission = await store.admit(list(plan.checks), plan.now)
+        admission = await state.store.admit(list(plan.checks), plan.now, carried)
     except StoreUnavailable as exc:
-        if settings.on_error == "open":
-            errors_of(store).report("checking limits", exc,
-                                    "serving without limits (on_error: open)")
+        settler.give_back(carried)
+        if state.settings.state.on_error == "open":
+            errors_of(state.store).report("checking limits", exc,
+                                          "serving without limits (on_error: open)")
             return None
-        errors_of(store).report("checking limits", exc, "refusing requests (on_error: closed)")
+        errors_of(state.store).report("checking limits", exc,
+                                      "refusing requests (on_error: closed)")
         refusal = RateLimited(
             "the router cannot check this key's limits right now (its state store is "
             "unavailable); try again shortly", headers=fetch_error_headers())
         refusal.should_retry = False
         raise refusal from None
     return decide(plan, admission, caller.name)
-
-
-async def settle(store: Any, adds: list[Check], releases: list[tuple[str, str]],
-                 record: dict[str, Any] | None, timeout: float) -> None:
-    """Add output tokens, release the concurrency lease, append the ledger record."""
-    if not adds and not releases and record is None:
-        return
-    try:
-        await store.settle(adds, releases, record, time.time(), timeout=timeout)
-    except StoreUnavailable as exc:
-        errors_of(store).report("recording usage", exc,
-                                "this request's usage is not recorded")
 
 
 async def read_budgets(store: Any, caller: Caller, now: float | None = None

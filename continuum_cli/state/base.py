@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from continuum_cli.config.models import StateSettings
-from continuum_cli.state.counters import Admission, Check
+from continuum_cli.state.counters import Admission, Check, Settlement
 
 # tests and several routers on one machine can point the default elsewhere without a config
 PATH_ENV = "CONTINUUM_STATE_PATH"
@@ -32,13 +32,14 @@ class StateStore(Protocol):
     async def kv_delete(self, ns: str, key: str) -> bool: ...
     async def kv_list(self, ns: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]: ...
 
-    # limits (counters.py): all-or-nothing check-and-add, then unconditional settlement
-    async def admit(self, checks: list[Check], now: float) -> Admission: ...
-    async def settle(self, adds: list[Check], releases: list[tuple[str, str]],
-                     record: dict[str, Any] | None, now: float,
+    # limits (counters.py): apply what finished requests left (`settlement`), then an
+    # all-or-nothing check-and-add -- one atomic step, one round trip
+    async def admit(self, checks: list[Check], now: float,
+                    settlement: Settlement | None = None) -> Admission: ...
+    async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None: ...
     async def counters(self, keys: list[str], now: float) -> list[float]: ...
-    # the usage ledger: records appended by `settle`, read back by time
+    # the usage ledger: records appended by settlements, read back by time
     async def usage_query(self, since: float, until: float | None = None,
                           timeout: float | None = None) -> list[dict[str, Any]]: ...
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Kind = Literal["count", "sum", "lease", "counter"]
 NEVER = math.inf  # `free_at` when a request can never pass (it alone exceeds the limit)
@@ -69,11 +69,12 @@ def window_state(check: Check, used: float, newest: float,
     return CheckState(False, used, now + check.span, newest)  # beyond the page: at most this
 
 
-def lease_state(check: Check, expiries: Sequence[float], now: float) -> CheckState:
-    live = sorted(e for e in expiries if e > now)
-    if len(live) < check.limit:
-        return CheckState(True, float(len(live)), now)
-    return CheckState(False, float(len(live)), live[0])
+def lease_state(check: Check, live: int, first_expiry: float | None, now: float
+                ) -> CheckState:
+    """`live`: leases not yet released or expired; `first_expiry`: the earliest one's end."""
+    if live < check.limit:
+        return CheckState(True, float(live), now)
+    return CheckState(False, float(live), first_expiry or now)
 
 
 def counter_state(check: Check, value: float, now: float) -> CheckState:
@@ -86,3 +87,22 @@ def counter_state(check: Check, value: float, now: float) -> CheckState:
 class Admission:
     admitted: bool
     states: tuple[CheckState, ...]
+
+
+@dataclass
+class Settlement:
+    """What finished requests leave to add: output tokens and budget amounts (`adds`),
+    concurrency leases to release, ledger records. A store applies it before the admission it
+    travels with (or alone), in the same atomic step."""
+
+    adds: list[Check] = field(default_factory=list)
+    releases: list[tuple[str, str]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.adds or self.releases or self.records)
+
+    def extend(self, other: Settlement) -> None:
+        self.adds += other.adds
+        self.releases += other.releases
+        self.records += other.records

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from continuum_cli.state.counters import NEVER, Admission, Check, CheckState
+from continuum_cli.state.counters import NEVER, Admission, Check, CheckState, Settlement
 
 PREFIX = "continuum:lim:"
 USAGE_STREAM = "continuum:usage"
@@ -36,15 +36,47 @@ local function window_add(key, total, kind, now, span, amount, member)
 end
 """
 
-# KEYS: two per check (the check's key and its aux key). ARGV: now, then per check: kind,
-# limit, span, amount, member. Returns {admitted, then per check: ok, used, free_at, newest}
-# (numbers as strings: Lua numbers returned to Redis are truncated to integers).
-ADMIT = _HELPERS + """
+# One script settles what earlier requests left to add (output tokens, budget amounts,
+# released leases, ledger records) and then admits the next request, all atomically: one round
+# trip per request. KEYS: two per add, one per release, the usage stream, two per check.
+# ARGV: now, n_adds, n_releases, n_records, retention_ms, then 5 fields per add (kind, limit,
+# span, amount, member), one member per release, the records (JSON), 5 fields per check.
+# Returns {admitted, then per check: ok, used, free_at, newest} as strings (Lua numbers
+# returned to Redis are truncated to integers).
+RUN = _HELPERS + """
 local now = tonumber(ARGV[1])
+local n_add, n_rel, n_rec = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 1, n_add do
+  local key, aux, b = KEYS[2 * i - 1], KEYS[2 * i], 5 + (i - 1) * 5
+  local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  if amount > 0 then
+    if kind == 'count' or kind == 'sum' then
+      window_add(key, aux, kind, ARGV[1], span, ARGV[b + 4], ARGV[b + 5])
+    elseif kind == 'counter' then
+      redis.call('INCRBYFLOAT', key, ARGV[b + 4])
+      redis.call('PEXPIREAT', key, math.ceil(span * 1000))
+    end
+  end
+end
+local a = 5 + n_add * 5
+for i = 1, n_rel do
+  redis.call('ZREM', KEYS[2 * n_add + i], ARGV[a + i])
+end
+a = a + n_rel
+local stream = KEYS[2 * n_add + n_rel + 1]
+if n_rec > 0 then
+  local minid = tostring(math.floor(now * 1000 - tonumber(ARGV[5])))
+  for i = 1, n_rec do
+    redis.call('XADD', stream, 'MINID', '~', minid, '*', 'r', ARGV[a + i])
+  end
+end
+a = a + n_rec
+local k = 2 * n_add + n_rel + 1
+local n_check = (#KEYS - k) / 2
 local out, all_ok = {}, 1
 local function need(amount) if amount < 1 then return 1 end return amount end
-for i = 1, #KEYS / 2 do
-  local key, aux, b = KEYS[2 * i - 1], KEYS[2 * i], 1 + (i - 1) * 5
+for i = 1, n_check do
+  local key, aux, b = KEYS[k + 2 * i - 1], KEYS[k + 2 * i], a + (i - 1) * 5
   local kind, limit, span = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
   local amount = tonumber(ARGV[b + 4])
   local ok, used, free_at, newest = 1, 0, now, 0
@@ -91,8 +123,8 @@ for i = 1, #KEYS / 2 do
   out[#out + 1] = string.format('%.17g', newest)
 end
 if all_ok == 1 then
-  for i = 1, #KEYS / 2 do
-    local key, aux, b = KEYS[2 * i - 1], KEYS[2 * i], 1 + (i - 1) * 5
+  for i = 1, n_check do
+    local key, aux, b = KEYS[k + 2 * i - 1], KEYS[k + 2 * i], a + (i - 1) * 5
     local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
     if amount > 0 then
       if kind == 'count' or kind == 'sum' then
@@ -111,41 +143,25 @@ table.insert(out, 1, tostring(all_ok))
 return out
 """
 
-# KEYS: two per add, one per release, the usage stream. ARGV: now, n_adds, n_releases,
-# retention_ms, record ('' = none), then per add: kind, limit, span, amount, member; then per
-# release: member
-SETTLE = _HELPERS + """
-local now, n_add, n_rel = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-for i = 1, n_add do
-  local key, aux, b = KEYS[2 * i - 1], KEYS[2 * i], 5 + (i - 1) * 5
-  local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
-  if amount > 0 then
-    if kind == 'count' or kind == 'sum' then
-      window_add(key, aux, kind, ARGV[1], span, ARGV[b + 4], ARGV[b + 5])
-    elseif kind == 'counter' then
-      redis.call('INCRBYFLOAT', key, ARGV[b + 4])
-      redis.call('PEXPIREAT', key, math.ceil(span * 1000))
-    end
-  end
-end
-local base = 5 + n_add * 5
-for i = 1, n_rel do
-  redis.call('ZREM', KEYS[2 * n_add + i], ARGV[base + i])
-end
-if ARGV[5] ~= '' then
-  local stream = KEYS[2 * n_add + n_rel + 1]
-  local minid = math.floor(now * 1000 - tonumber(ARGV[4]))
-  redis.call('XADD', stream, 'MINID', '~', tostring(minid), '*', 'r', ARGV[5])
-end
-return 1
-"""
-
 
 def check_keys(checks: Sequence[Check]) -> list[str]:
     keys: list[str] = []
     for c in checks:
         keys += [PREFIX + c.key, PREFIX + c.key + ":sum"]
     return keys
+
+
+def run_call(settlement: Settlement | None, checks: Sequence[Check], now: float,
+             retention: float) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of the RUN script: settle `settlement`, then admit `checks`."""
+    s = settlement or Settlement()
+    keys = check_keys(s.adds) + [PREFIX + k for k, _ in s.releases] + [USAGE_STREAM]
+    keys += check_keys(checks)
+    records = [json.dumps(r, separators=(",", ":")) for r in s.records]
+    args = [repr(now), str(len(s.adds)), str(len(s.releases)), str(len(records)),
+            str(math.ceil(retention * 1000)), *check_args(s.adds),
+            *(m for _, m in s.releases), *records, *check_args(checks)]
+    return keys, args
 
 
 def check_args(checks: Sequence[Check]) -> list[str]:
@@ -166,16 +182,6 @@ def parse_admission(reply: Sequence[Any]) -> Admission:
         states.append(CheckState(reply[i] == "1", float(reply[i + 1]),
                                  NEVER if free_at < 0 else free_at, float(reply[i + 3])))
     return Admission(reply[0] == "1", tuple(states))
-
-
-def settle_call(adds: Sequence[Check], releases: Sequence[tuple[str, str]],
-                record: dict[str, Any] | None, now: float, retention: float
-                ) -> tuple[list[str], list[str]]:
-    keys = check_keys(adds) + [PREFIX + k for k, _ in releases] + [USAGE_STREAM]
-    text = json.dumps(record, separators=(",", ":")) if record is not None else ""
-    args = [repr(now), str(len(adds)), str(len(releases)), str(math.ceil(retention * 1000)),
-            text, *check_args(adds), *(m for _, m in releases)]
-    return keys, args
 
 
 def stream_id(ts: float) -> str:

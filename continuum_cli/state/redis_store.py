@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 from continuum_cli.errors import StoreUnavailable
 from continuum_cli.state import redis_limits
 from continuum_cli.state.codec import decode, encode
-from continuum_cli.state.counters import Admission, Check
+from continuum_cli.state.counters import Admission, Check, Settlement
 
 T = TypeVar("T")
 log = logging.getLogger("continuum.state")
 PREFIX = "continuum:"
+CLOCK_SLACK = 300.0  # seconds: replicas' clocks against Redis's, for ledger reads
 
 # KEYS: value key, index key. ARGV: value, ttl ms ('' = forever), member, only-if-absent
 _PUT = """
@@ -77,7 +78,7 @@ class RedisStore:
             socket_connect_timeout=max(self.timeout, 0.5), retry_on_timeout=False,
             health_check_interval=0, single_connection_client=False)
         for name, source in (("put", _PUT), ("take", _TAKE), ("update", _UPDATE),
-                             ("admit", redis_limits.ADMIT), ("settle", redis_limits.SETTLE)):
+                             ("run", redis_limits.RUN)):
             self.register(name, source)
         try:
             await self.run(self.redis.ping(), timeout=max(self.timeout, 2.0))
@@ -106,7 +107,8 @@ class RedisStore:
         if self.redis is None:
             raise StoreUnavailable("the state store is not open")
         try:
-            return await asyncio.wait_for(call, timeout or self.timeout)
+            async with asyncio.timeout(timeout or self.timeout):
+                return await call
         except TimeoutError:
             raise StoreUnavailable(f"redis did not answer within "
                                    f"{(timeout or self.timeout) * 1000:.0f} ms") from None
@@ -171,17 +173,15 @@ class RedisStore:
         return await self.run(listing())
 
     # -- limits and the usage ledger (see counters.py) ------------------------------------
-    async def admit(self, checks: list[Check], now: float) -> Admission:
-        keys = redis_limits.check_keys(checks)
-        args = [repr(now), *redis_limits.check_args(checks)]
-        return redis_limits.parse_admission(await self.run(self.script("admit", keys, args)))
+    async def admit(self, checks: list[Check], now: float,
+                    settlement: Settlement | None = None) -> Admission:
+        keys, args = redis_limits.run_call(settlement, checks, now, self.usage_retention)
+        return redis_limits.parse_admission(await self.run(self.script("run", keys, args)))
 
-    async def settle(self, adds: list[Check], releases: list[tuple[str, str]],
-                     record: dict[str, Any] | None, now: float,
+    async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:
-        keys, args = redis_limits.settle_call(adds, releases, record, now,
-                                              self.usage_retention)
-        await self.run(self.script("settle", keys, args), timeout=timeout)
+        keys, args = redis_limits.run_call(settlement, [], now, self.usage_retention)
+        await self.run(self.script("run", keys, args), timeout=timeout)
 
     async def counters(self, keys: list[str], now: float) -> list[float]:
         values = await self.run(self.redis.mget([redis_limits.PREFIX + k for k in keys]))
@@ -192,8 +192,10 @@ class RedisStore:
         return await self.run(self._usage_pages(since, until), timeout=timeout or 30.0)
 
     async def _usage_pages(self, since: float, until: float | None) -> list[dict[str, Any]]:
-        start = redis_limits.stream_id(since)
-        end = redis_limits.stream_id(until) if until is not None else "+"
+        # entry ids are Redis's clock, records carry the replica's: read with some slack,
+        # then filter on the record's own time
+        start = redis_limits.stream_id(since - CLOCK_SLACK)
+        end = redis_limits.stream_id(until + CLOCK_SLACK) if until is not None else "+"
         records: list[dict[str, Any]] = []
         while True:
             page = await self.redis.xrange(redis_limits.USAGE_STREAM, start, end, count=5000)

@@ -15,6 +15,7 @@ from continuum_cli.state.counters import (
     Admission,
     Check,
     CheckState,
+    Settlement,
     counter_state,
     lease_state,
     window_state,
@@ -48,20 +49,20 @@ def admit(db: sqlite3.Connection, checks: Sequence[Check], now: float) -> Admiss
 def _state(db: sqlite3.Connection, check: Check, now: float) -> CheckState:
     if check.kind in ("count", "sum"):
         return _window(db, check, now)
-    if check.kind == "lease":
-        db.execute("DELETE FROM lim_lease WHERE key = ? AND expires <= ?", (check.key, now))
-        rows = db.execute("SELECT expires FROM lim_lease WHERE key = ?", (check.key,))
-        return lease_state(check, [r[0] for r in rows], now)
+    if check.kind == "lease":  # expired leases are swept by `purge`
+        live, first = db.execute("SELECT COUNT(*), MIN(expires) FROM lim_lease "
+                                 "WHERE key = ? AND expires > ?", (check.key, now)).fetchone()
+        return lease_state(check, live, first, now)
     return counter_state(check, _counter(db, check.key, now), now)
 
 
 def _window(db: sqlite3.Connection, check: Check, now: float) -> CheckState:
     cutoff = now - check.span
-    left, count = db.execute("SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM lim_window "
-                             "WHERE key = ? AND ts <= ?", (check.key, cutoff)).fetchone()
-    if count:  # entries that left the window since the last check
-        db.execute("DELETE FROM lim_window WHERE key = ? AND ts <= ?", (check.key, cutoff))
-        db.execute("UPDATE lim_total SET used = used - ? WHERE key = ?", (left, check.key))
+    gone = db.execute("DELETE FROM lim_window WHERE key = ? AND ts <= ? RETURNING amount",
+                      (check.key, cutoff)).fetchall()
+    if gone:  # entries that left the window since the last check
+        db.execute("UPDATE lim_total SET used = used - ? WHERE key = ?",
+                   (sum(a for (a,) in gone), check.key))
     row = db.execute("SELECT used, newest FROM lim_total WHERE key = ?",
                      (check.key,)).fetchone()
     used, newest = (max(0.0, row[0]), row[1]) if row else (0.0, 0.0)
@@ -101,15 +102,16 @@ def _add(db: sqlite3.Connection, check: Check, now: float) -> None:
                    "expires = excluded.expires", (check.key, check.amount, check.span, now))
 
 
-def settle(db: sqlite3.Connection, adds: Sequence[Check], releases: Sequence[tuple[str, str]],
-           record: dict[str, Any] | None, now: float) -> None:
-    for check in adds:
+def settle(db: sqlite3.Connection, settlement: Settlement, now: float) -> None:
+    for check in settlement.adds:
         _add(db, check, now)
-    for key, member in releases:
-        db.execute("DELETE FROM lim_lease WHERE key = ? AND member = ?", (key, member))
-    if record is not None:
-        db.execute("INSERT INTO usage (ts, record) VALUES (?, ?)",
-                   (float(record.get("ts", now)), json.dumps(record, separators=(",", ":"))))
+    if settlement.releases:
+        db.executemany("DELETE FROM lim_lease WHERE key = ? AND member = ?",
+                       settlement.releases)
+    if settlement.records:
+        db.executemany("INSERT INTO usage (ts, record) VALUES (?, ?)",
+                       [(float(r.get("ts", now)), json.dumps(r, separators=(",", ":")))
+                        for r in settlement.records])
 
 
 def counters(db: sqlite3.Connection, keys: Sequence[str], now: float) -> list[float]:

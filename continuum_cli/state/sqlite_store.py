@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from continuum_cli.errors import StoreUnavailable
 from continuum_cli.state import sqlite_limits
 from continuum_cli.state.codec import decode, encode
-from continuum_cli.state.counters import Admission, Check
+from continuum_cli.state.counters import Admission, Check, Settlement
 
 T = TypeVar("T")
 _PURGE_EVERY = 600.0  # seconds between sweeps of expired rows
@@ -83,7 +83,8 @@ class SQLiteStore:
             raise StoreUnavailable("the state store is not open")
         future = asyncio.get_running_loop().run_in_executor(self._pool, self._txn, fn, write)
         try:
-            return await asyncio.wait_for(future, timeout or self.timeout)
+            async with asyncio.timeout(timeout or self.timeout):
+                return await future
         except TimeoutError:
             raise StoreUnavailable(f"the state database did not answer within "
                                    f"{(timeout or self.timeout) * 1000:.0f} ms") from None
@@ -178,14 +179,19 @@ class SQLiteStore:
 
 
     # -- limits and the usage ledger (see counters.py) ------------------------------------
-    async def admit(self, checks: list[Check], now: float) -> Admission:
-        return await self.run(lambda db: sqlite_limits.admit(db, checks, now), write=True)
+    async def admit(self, checks: list[Check], now: float,
+                    settlement: Settlement | None = None) -> Admission:
+        def admit(db: sqlite3.Connection) -> Admission:
+            if settlement:
+                sqlite_limits.settle(db, settlement, now)
+            return sqlite_limits.admit(db, checks, now)
 
-    async def settle(self, adds: list[Check], releases: list[tuple[str, str]],
-                     record: dict[str, Any] | None, now: float,
+        return await self.run(admit, write=True)
+
+    async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:
-        await self.run(lambda db: sqlite_limits.settle(db, adds, releases, record, now),
-                       write=True, timeout=timeout)
+        await self.run(lambda db: sqlite_limits.settle(db, settlement, now), write=True,
+                       timeout=timeout)
 
     async def counters(self, keys: list[str], now: float) -> list[float]:
         return await self.run(lambda db: sqlite_limits.counters(db, keys, now))

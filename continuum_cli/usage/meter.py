@@ -8,7 +8,6 @@ ledger record -- in the background, after the answer.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -28,11 +27,11 @@ from continuum_cli.limits.headers import (
 )
 from continuum_cli.limits.plan import Plan, admission_plan, settlement
 from continuum_cli.limits.pricing import cost_usd, price_for
+from continuum_cli.state.counters import Settlement
 from continuum_cli.usage.observe import Counts, UsageObserver
 
 log = logging.getLogger("continuum.usage")
 METERED = frozenset({"/anthropic/v1/messages", "/v1/messages", "/v1/chat/completions"})
-SETTLE_TIMEOUT = 5.0  # settlement runs after the answer: no request waits on it
 
 
 class Meter:
@@ -59,8 +58,7 @@ class Meter:
         price = price_for(self.state.settings.pricing, route.upstream_model, route.requested)
         plan = admission_plan(self.caller, input_tokens, cost_usd(price, input_tokens, 0),
                               time.time(), uuid.uuid4().hex)
-        decision = await gate.admit(self.state.store, self.state.settings.state, plan,
-                                    self.caller)
+        decision = await gate.admit(self.state, plan, self.caller)
         if decision is None:  # store unavailable, on_error: open
             return
         self.headers = self._headers(decision)
@@ -145,18 +143,11 @@ class Meter:
         if self._done:
             return
         self._done = True
-        record = self.record(status, counts, aborted)
-        adds: list[Any] = []
-        releases: list[tuple[str, str]] = []
+        done = Settlement(records=[self.record(status, counts, aborted)])
         if self.plan is not None:
-            price = self._price()
-            out_cost = cost_usd(price, 0, counts.output_tokens)
-            adds, releases = settlement(self.plan, counts.output_tokens, out_cost)
-        task = asyncio.ensure_future(gate.settle(self.state.store, adds, releases, record,
-                                                 SETTLE_TIMEOUT))
-        pending: set[asyncio.Future[None]] = self.state.pending
-        pending.add(task)
-        task.add_done_callback(pending.discard)
+            out_cost = cost_usd(self._price(), 0, counts.output_tokens)
+            done.adds, done.releases = settlement(self.plan, counts.output_tokens, out_cost)
+        gate.settler_of(self.state).add(done)
 
     def _price(self) -> Any:
         if self.route is None:
@@ -201,7 +192,6 @@ def serving(request: Any, route: Any) -> None:
 
 
 async def drain(state: Any, timeout: float = 5.0) -> None:
-    """Wait for settlements still running (at shutdown, before the store closes)."""
-    pending = list(state.pending)
-    if pending:
-        await asyncio.wait(pending, timeout=timeout)
+    """Send the settlements still pending (at shutdown, before the store closes)."""
+    if state.settler is not None:
+        await state.settler.drain(timeout)

@@ -40,9 +40,14 @@ def run_cli(config: dict[str, Any], tmp_path: Path, *args: str) -> subprocess.Co
                           timeout=120)
 
 
+def _idle(router) -> bool:
+    settler = router.service.state.settler
+    return settler is None or settler.idle
+
+
 def wait_settled(router) -> None:
     deadline = time.monotonic() + 10
-    while router.service.state.pending and time.monotonic() < deadline:
+    while not _idle(router) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 

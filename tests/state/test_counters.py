@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from continuum_cli.state.counters import Check, CheckState, lease_state, window_state
+from continuum_cli.state.counters import (
+    Check,
+    CheckState,
+    Settlement,
+    lease_state,
+    window_state,
+)
 from continuum_cli.state.redis_store import RedisStore
 from continuum_cli.state.sqlite_store import SQLiteStore
 
@@ -71,7 +77,7 @@ async def test_sum_window_and_all_or_nothing(store) -> None:
 async def test_output_window_admits_while_room_is_left_and_settles_later(store) -> None:
     out = Check("sum", "otpm:alice", 100, 60, 0, "x")
     assert (await store.admit([out], NOW)).admitted
-    await store.settle([Check("sum", "otpm:alice", 100, 60, 100, "x")], [], None, NOW + 1)
+    await store.settle(Settlement([Check("sum", "otpm:alice", 100, 60, 100, "x")]), NOW + 1)
     refused = await store.admit([out], NOW + 2)
     assert not refused.admitted and refused.states[0].used == 100
     assert refused.states[0].free_at == pytest.approx(NOW + 61)
@@ -86,7 +92,7 @@ async def test_leases_count_concurrency_and_release(store) -> None:
     assert (await store.admit([lease("b")], NOW)).admitted
     third = await store.admit([lease("c")], NOW)
     assert not third.admitted and third.states[0].used == 2
-    await store.settle([], [("conc:alice", "a")], None, NOW + 1)
+    await store.settle(Settlement(releases=[("conc:alice", "a")]), NOW + 1)
     assert (await store.admit([lease("c")], NOW + 1)).admitted
     # a lease a crashed replica never released ends after its span
     assert (await store.admit([lease("d")], NOW + 601)).admitted
@@ -97,8 +103,8 @@ async def test_counters_add_until_the_cap_and_expire(store) -> None:
     end = NOW + 100
     budget = Check("counter", "budget:alice:daily", 1000, end, 400, "r1")
     assert (await store.admit([budget], NOW)).admitted
-    await store.settle([Check("counter", "budget:alice:daily", 1000, end, 700, "r1")], [],
-                       None, NOW)
+    await store.settle(Settlement([Check("counter", "budget:alice:daily", 1000, end, 700,
+                                         "r1")]), NOW)
     assert await store.counters(["budget:alice:daily", "nothing"], NOW) == [1100, 0]
     refused = await store.admit([budget], NOW + 1)
     assert not refused.admitted and refused.states[0].free_at == end
@@ -108,7 +114,7 @@ async def test_counters_add_until_the_cap_and_expire(store) -> None:
 async def test_fractional_counters(store) -> None:
     end = NOW + 1e6
     for _ in range(3):
-        await store.settle([Check("counter", "cost:alice", 50, end, 0.1, "")], [], None, NOW)
+        await store.settle(Settlement([Check("counter", "cost:alice", 50, end, 0.1, "")]), NOW)
     (value,) = await store.counters(["cost:alice"], NOW)
     assert value == pytest.approx(0.3)
 
@@ -119,8 +125,9 @@ async def test_usage_ledger_roundtrip(store) -> None:
 
     now = time.time()
     for i in range(3):
-        await store.settle([], [], {"ts": now - 100 + i, "key": "alice", "n": i}, now)
-    await store.settle([], [], {"ts": now - 10_000, "key": "bob", "n": 9}, now)
+        await store.settle(Settlement(records=[{"ts": now - 100 + i, "key": "alice", "n": i}]),
+                           now)
+    await store.settle(Settlement(records=[{"ts": now - 10_000, "key": "bob", "n": 9}]), now)
     recent = await store.usage_query(now - 1000)
     assert [r["n"] for r in recent] == [0, 1, 2]
     assert len(await store.usage_query(0)) == 4
@@ -140,8 +147,10 @@ def test_window_state_table() -> None:
     count = Check("count", "k", 2, 60, 1, "m")
     assert window_state(count, 2, 7, [(5, 1), (7, 1)], 10) == CheckState(False, 2, 65, 7)
     assert math.isinf(window_state(Check("sum", "k", 10, 60, 11, "m"), 0, 0, [], 1).free_at)
-    assert lease_state(Check("lease", "k", 1, 60, 1, "m"), [5, 70], 10) == CheckState(
+    assert lease_state(Check("lease", "k", 1, 60, 1, "m"), 1, 70, 10) == CheckState(
         False, 1, 70)
+    assert lease_state(Check("lease", "k", 2, 60, 1, "m"), 1, 70, 10) == CheckState(
+        True, 1, 10)
 
 
 @pytest.mark.anyio
@@ -159,3 +168,19 @@ async def test_busy_window_keeps_an_exact_running_total(store) -> None:
     later = (await store.admit([Check("sum", "busy", 10_000, 60, 0, "y")],
                                NOW + 200)).states[0]
     assert later.used == 0 and later.newest == 0
+
+
+@pytest.mark.anyio
+async def test_settlement_travels_with_the_next_admission(store) -> None:
+    import time
+
+    NOW = time.time()  # noqa: N806 (ledger queries use real time)
+    lease = Check("lease", "conc:carol", 1, 600, 1, "first")
+    assert (await store.admit([lease], NOW)).admitted
+    second = Check("lease", "conc:carol", 1, 600, 1, "second")
+    assert not (await store.admit([second], NOW)).admitted
+    # the release of the first and its ledger record arrive with the second's admission
+    done = Settlement(releases=[("conc:carol", "first")],
+                      records=[{"ts": NOW, "key": "carol"}, {"ts": NOW + 0.5, "key": "carol"}])
+    assert (await store.admit([second], NOW + 1, done)).admitted
+    assert [r["key"] for r in await store.usage_query(NOW - 1, NOW + 2)] == ["carol", "carol"]
