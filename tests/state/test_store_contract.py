@@ -204,3 +204,48 @@ def test_open_store_picks_the_implementation(tmp_path: Path,
     assert default.path.name == "continuum.db" and "continuum" in default.path.parts
     monkeypatch.setenv("CONTINUUM_STATE_PATH", str(tmp_path / "env.db"))
     assert open_store(StateSettings()).path == tmp_path / "env.db"
+
+
+async def test_sqlite_waits_for_another_process_lock_off_the_loop(tmp_path: Path) -> None:
+    """Another writer holds the lock: the call moves to the store's thread and waits there
+    (the event loop keeps running), then succeeds once the lock is free."""
+    import sqlite3
+    import threading
+
+    store = SQLiteStore(tmp_path / "shared.db", timeout=5.0)
+    await store.open()
+    other = sqlite3.connect(tmp_path / "shared.db", isolation_level=None,
+                            check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    task = asyncio.ensure_future(ticker())
+    await store.kv_put("x", "k", {"v": 1})
+    task.cancel()
+    assert ticks >= 10  # the loop ran while the write waited
+    assert await store.kv_get("x", "k") == {"v": 1}
+    await store.close()
+    other.close()
+
+
+async def test_sqlite_lock_held_past_the_timeout_is_store_unavailable(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = SQLiteStore(tmp_path / "locked.db", timeout=0.1)
+    await store.open()
+    other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.kv_put("x", "k", {"v": 1})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await store.close()
