@@ -28,6 +28,9 @@ from continuum_cli.state.counters import Admission, Check, Settlement
 T = TypeVar("T")
 log = logging.getLogger("continuum.state")
 _PURGE_EVERY = 600.0  # seconds between sweeps of expired rows
+# the WAL is copied back into the database on the store's thread, at most this often, rather
+# than by whichever commit crosses SQLite's page threshold (that one would pay the fsync)
+_CHECKPOINT_EVERY = 1.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -47,6 +50,7 @@ class SQLiteStore:
         self._fast: sqlite3.Connection | None = None  # the event loop's, never waits
         self._pool: ThreadPoolExecutor | None = None
         self._next_purge = 0.0
+        self._next_checkpoint = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
     async def open(self) -> None:
@@ -74,6 +78,8 @@ class SQLiteStore:
                                check_same_thread=False)
         fast.execute("PRAGMA synchronous=NORMAL")
         fast.execute("PRAGMA busy_timeout=0")
+        for conn in (db, fast):
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         self._fast = fast
 
     def extra_schema(self) -> str:
@@ -83,6 +89,7 @@ class SQLiteStore:
         pool, self._pool = self._pool, None
         if pool is None:
             return
+        await asyncio.get_running_loop().run_in_executor(pool, self._checkpoint)
         db, self._db = self._db, None
         fast, self._fast = self._fast, None
         for conn in (fast, db):
@@ -124,10 +131,22 @@ class SQLiteStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        if write and time.time() >= self._next_purge and self._pool is not None:
-            self._next_purge = time.time() + _PURGE_EVERY
-            self._pool.submit(self._purge_all)
+        if write and self._pool is not None:
+            now = time.time()
+            if now >= self._next_checkpoint:
+                self._next_checkpoint = now + _CHECKPOINT_EVERY
+                self._pool.submit(self._checkpoint)
+            if now >= self._next_purge:
+                self._next_purge = now + _PURGE_EVERY
+                self._pool.submit(self._purge_all)
         return result
+
+    def _checkpoint(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.debug("state database checkpoint: %s", exc)
 
     def _purge_all(self) -> None:
         """Drop expired rows (on the store's thread: it may delete many)."""
