@@ -82,6 +82,11 @@ class AppState:
 
         return GatewayStore(self.store, self.settings.gateway)
 
+    @property
+    def pending(self) -> bool:
+        """True while finished requests' usage is still on its way to the store."""
+        return self.settler is not None and not self.settler.idle
+
     async def discover(self, timeout: float = 3.0) -> None:
         """Ask every backend for its models (GET /v1/models), concurrently."""
         self._last_discovery = time.monotonic()
