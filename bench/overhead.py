@@ -9,7 +9,8 @@
   SQLite state store; `limits redis`: a redis-server on loopback), two more `continuum
   serve` processes whose only difference is the key's limits, budgets and store.
 
-Backend, floor, router (the real `continuum serve`) and this load client are four processes.
+Backends (three by default, `--backends N`), floor, router (the real `continuum serve`) and
+this load client each run in their own process.
 Targets are measured in interleaved rounds so that noise from other work on the machine falls
 on all of them alike. Figures are reported as added time and as ratios against `direct`.
 
