@@ -96,7 +96,10 @@ def gateway_setup(settings: "Settings", environ: dict[str, str]) -> dict[str, st
         raise ContinuumError("the gateway is not enabled in this config",
                              hint="set gateway.enabled: true (with api_keys.mode: blocking)")
     base, fingerprint = gateway_base(settings, router_url(settings))
-    for path, change in apply(environ, base, fingerprint):
+    ca_file = None
+    if fingerprint is not None and settings.server.tls is not None:
+        ca_file = str(Path(settings.server.tls.cert).expanduser().resolve())
+    for path, change in apply(environ, base, fingerprint, ca_file):
         err.print(f"continuum: updated {path}: {change}", highlight=False, markup=False,
                   soft_wrap=True)
     err.print(f"continuum: Claude Code signs in at {base} (/login)", highlight=False,

@@ -132,6 +132,9 @@ def _tls_announce(settings: "Settings") -> None:
         digest = fingerprint(settings.server.tls.cert)
         log.info("TLS certificate SHA-256 fingerprint: %s", digest)
         log.info("  (as browsers show it: %s)", colon_fingerprint(digest))
+        log.info("  Claude Code verifies the chain: for a self-signed or private-CA "
+                 "certificate set NODE_EXTRA_CA_CERTS=%s (or run `continuum claude --gateway`)",
+                 settings.server.tls.cert)
     elif settings.gateway.enabled and not _loopback(settings.server.host):
         log.warning("gateway enabled on plain http at %s, which is not a loopback address: "
                     "Claude Code refuses http except on loopback, and tokens would cross the "

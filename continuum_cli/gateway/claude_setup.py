@@ -5,7 +5,8 @@ changed only in the entries below, atomically, under Claude Code's own lock, kee
 other entry and the file's mode (the I/O of `claude_state.store`):
 
 * `settings.json`: `forceLoginMethod: "gateway"` and `forceLoginGatewayUrl: <base>`, which
-  make `/login` (and a first start) offer this gateway;
+  make `/login` (and a first start) offer this gateway; with the router's own TLS
+  certificate also `env.NODE_EXTRA_CA_CERTS: <cert>` (Claude Code verifies the chain);
 * `.credentials.json`: `gatewayTrust[<host>]`: `"http-loopback"` for http on a loopback host,
   or the SHA-256 fingerprint of the certificate this router serves (lowercase hex, as
   Claude Code records it after its trust prompt), so the prompt is not needed. Nothing is
@@ -69,10 +70,19 @@ def gateway_base(settings: Any, router: str) -> tuple[str, str | None]:
     return base, fingerprint(settings.server.tls.cert)
 
 
-def plan_settings(current: Mapping[str, Any], base: str) -> tuple[dict[str, Any], list[str]]:
+def plan_settings(current: Mapping[str, Any], base: str, ca_file: str | None = None
+                  ) -> tuple[dict[str, Any], list[str]]:
+    """The two login entries; with `ca_file` also `env.NODE_EXTRA_CA_CERTS` (Claude Code
+    verifies the gateway's chain before it pins the certificate: a self-signed one must be
+    named as a CA, as its own error message says)."""
     wanted = {"forceLoginMethod": "gateway", "forceLoginGatewayUrl": base}
     changes = [f"{k} = {v}" for k, v in wanted.items() if current.get(k) != v]
-    return {**current, **wanted}, changes
+    updated = {**current, **wanted}
+    env = dict(current.get("env") or {})
+    if ca_file and env.get("NODE_EXTRA_CA_CERTS") != ca_file:
+        updated["env"] = {**env, "NODE_EXTRA_CA_CERTS": ca_file}
+        changes.append(f"env.NODE_EXTRA_CA_CERTS = {ca_file}")
+    return updated, changes
 
 
 def plan_trust(current: Mapping[str, Any], trust: tuple[str, str] | None
@@ -87,11 +97,12 @@ def plan_trust(current: Mapping[str, Any], trust: tuple[str, str] | None
     return {**current, "gatewayTrust": table}, [f"gatewayTrust[{host}] = {value}"]
 
 
-def apply(environ: Mapping[str, str], base: str, fingerprint: str | None
-          ) -> list[tuple[Path, str]]:
+def apply(environ: Mapping[str, str], base: str, fingerprint: str | None,
+          ca_file: str | None = None) -> list[tuple[Path, str]]:
     """Write both files; returns (file, change) for each entry that changed."""
     folder = config_dir(environ)
-    done = _update(folder / "settings.json", lambda doc: plan_settings(doc, base), 0o644)
+    done = _update(folder / "settings.json", lambda doc: plan_settings(doc, base, ca_file),
+                   0o644)
     done += _update(folder / ".credentials.json",
                     lambda doc: plan_trust(doc, trust_value(base, fingerprint)), 0o600)
     return done

@@ -98,7 +98,8 @@ class GatewayHost:
         self.backends: dict[str, ScriptedBackend] = {}
         self.router: RouterThread | None = None
 
-    def start(self, budgets: list[dict[str, Any]] | None = None, **gateway: Any) -> str:
+    def start(self, budgets: list[dict[str, Any]] | None = None,
+              tls: dict[str, str] | None = None, **gateway: Any) -> str:
         """Two backends (model-a, model-b) behind the gateway; returns the base URL.
         `budgets` go to alice's key (the one every sign-in here uses)."""
         import logging
@@ -114,6 +115,8 @@ class GatewayHost:
         config["state"] = {"path": str(self.out / "state.db")}
         if budgets:
             config["api_keys"]["keys"][0]["budgets"] = budgets
+        if tls:
+            config["server"] = {"tls": tls}
         root = logging.getLogger("continuum")
         root.setLevel(logging.DEBUG)
         root.addHandler(self.logs)
@@ -263,24 +266,20 @@ def _browser_script(host: GatewayHost) -> Path:
     return script
 
 
-@scenario
-def interactive(host: GatewayHost) -> None:
-    """(d) `/login` in the interactive UI: gateway URL from settings, trust prompt, the
-    browser ($BROWSER) completes the verification page, "Connected", then a prompt is
-    answered; a later headless run revalidates the managed settings with If-None-Match."""
-    base = host.start(managed_settings=POLICY, models=MODELS, poll_interval="2s",
-                      login_notice="Sign in with your continuum key from the team wiki.")
+def _login_in_pane(host: GatewayHost, base: str, **extra_env: str) -> None:
+    """Claude Code's interactive UI signs in at `base` (forced by settings.json), $BROWSER
+    completes the page, then "say hi" is answered; screens are kept for the tests."""
     folder = host.home / ".claude"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "settings.json").write_text(json.dumps(
         {"forceLoginMethod": "gateway", "forceLoginGatewayUrl": base}))
     host.work.mkdir(parents=True, exist_ok=True)
     env = host.env(BROWSER=str(_browser_script(host)), BROWSER_LOG=str(host.out / "browser.log"),
-                   CONTINUUM_E2E_KEY=ALICE_KEY, TERM="xterm-256color")
+                   CONTINUUM_E2E_KEY=ALICE_KEY, TERM="xterm-256color", **extra_env)
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
                        if k in ("HOME", "PATH", "BROWSER", "BROWSER_LOG", "CONTINUUM_E2E_KEY",
                                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY",
-                                "TERM"))
+                                "TERM", *extra_env))
     pane = Pane(host.out, f"env -i {exports} {host.spec['claude_bin']}", host.work)
     try:
         login = [("Choose the text style", [["Enter"]]),
@@ -301,7 +300,36 @@ def interactive(host: GatewayHost) -> None:
         pane.close()
     log = host.out / "browser.log"
     host.result["checks"]["browser_log"] = log.read_text() if log.exists() else ""
+    credentials = folder / ".credentials.json"
+    if credentials.exists():
+        host.result["checks"]["trust"] = json.loads(credentials.read_text()).get("gatewayTrust")
+
+
+@scenario
+def interactive(host: GatewayHost) -> None:
+    """(d) `/login` in the interactive UI: gateway URL from settings, trust prompt, the
+    browser ($BROWSER) completes the verification page, "Connected", then a prompt is
+    answered; a later headless run revalidates the managed settings with If-None-Match."""
+    base = host.start(managed_settings=POLICY, models=MODELS, poll_interval="2s",
+                      login_notice="Sign in with your continuum key from the team wiki.")
+    _login_in_pane(host, base)
     host.claude(["-p", "hi", *STREAM_JSON], host.env())
+
+
+@scenario
+def https_login(host: GatewayHost) -> None:
+    """`/login` over https with continuum's self-signed certificate: the trust prompt shows
+    its fingerprint, and Claude Code records the value continuum printed."""
+    from continuum_cli import tls
+
+    cert, key, _ = tls.self_signed(host.out / "tls", tls.default_names("127.0.0.1"))
+    host.result["checks"]["fingerprint"] = tls.fingerprint(str(cert))
+    host.start(poll_interval="2s", tls={"cert": str(cert), "key": str(key)})
+    assert host.router is not None
+    base = f"https://localhost:{host.router.port}/anthropic"
+    # a self-signed certificate is its own CA: Claude Code verifies the chain, then pins it
+    _login_in_pane(host, base, E2E_BROWSER_IGNORE_TLS="1", NODE_EXTRA_CA_CERTS=str(cert))
+    host.claude(["-p", "hi", *STREAM_JSON], host.env(NODE_EXTRA_CA_CERTS=str(cert)))
 
 
 def _spend(host: GatewayHost, base: str, token: str, completion: int) -> None:
@@ -340,6 +368,17 @@ def usage_limits(host: GatewayHost) -> None:
 def continuum_claude(host: GatewayHost) -> None:
     """`continuum claude --gateway`: it writes the settings entries and the trust, starts the
     router (from the config file) and Claude Code, which signs in through the browser."""
+    _continuum_claude(host, tls_on=False)
+
+
+@scenario
+def continuum_claude_tls(host: GatewayHost) -> None:
+    """The same with `server.tls` (the self-signed certificate): the trust it records is the
+    fingerprint, and the certificate is named as a CA for Claude Code."""
+    _continuum_claude(host, tls_on=True)
+
+
+def _continuum_claude(host: GatewayHost, tls_on: bool) -> None:
     import socket
 
     import yaml
@@ -352,6 +391,15 @@ def continuum_claude(host: GatewayHost) -> None:
     config = gateway_config(backend, managed_settings=POLICY, poll_interval="2s")
     config["state"] = {"path": str(host.out / "state.db")}
     config["server"] = {"bind_address": f"127.0.0.1:{port}"}
+    scheme, host_name = "http", "127.0.0.1"
+    if tls_on:
+        from continuum_cli import tls
+
+        cert, key, _ = tls.self_signed(host.out / "tls", tls.default_names("127.0.0.1"))
+        config["server"]["tls"] = {"cert": str(cert), "key": str(key)}
+        host.result["checks"]["fingerprint"] = tls.fingerprint(str(cert))
+        host.result["checks"]["cert"] = str(cert.resolve())
+        scheme, host_name = "https", "localhost"
     config_file = host.out / "config.yaml"
     config_file.write_text(yaml.safe_dump(config))
     host.home.mkdir(parents=True, exist_ok=True)
@@ -363,7 +411,8 @@ def continuum_claude(host: GatewayHost) -> None:
            "BROWSER": str(_browser_script(host)), "BROWSER_LOG": str(host.out / "browser.log"),
            "CONTINUUM_E2E_KEY": ALICE_KEY, "TERM": "xterm-256color",
            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
-           "ANTHROPIC_API_KEY": "must-not-reach-claude"}
+           "ANTHROPIC_API_KEY": "must-not-reach-claude",
+           **({"E2E_BROWSER_IGNORE_TLS": "1"} if tls_on else {})}
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     command = (f"env -i {exports} {sys.executable} -m continuum_cli claude --gateway "
                f"--config {config_file}; sleep 30")
@@ -392,7 +441,7 @@ def continuum_claude(host: GatewayHost) -> None:
     credentials = json.loads((folder / ".credentials.json").read_text())
     host.result["checks"]["trust"] = credentials.get("gatewayTrust")
     host.result["checks"]["signed_in_url"] = credentials.get("enterpriseGateway", {}).get("url")
-    host.result["checks"]["base"] = f"http://127.0.0.1:{port}/anthropic"
+    host.result["checks"]["base"] = f"{scheme}://{host_name}:{port}/anthropic"
     host.result["checks"]["messages"] = [r.body.get("model") for r in backend.chat_requests()]
 
 

@@ -221,3 +221,30 @@ def test_continuum_claude_gateway_signs_in(gateway_scenario: Run) -> None:
     assert "Connected to Cloud gateway" in checks["connected_screen"]
     assert "Hello from the scripted backend." in checks["answer_screen"]
     assert checks["messages"] == ["model-a"]
+
+
+def test_https_trust_prompt_pins_the_printed_fingerprint(gateway_scenario: Run) -> None:
+    """Over https, Claude Code's trust prompt shows the certificate's fingerprint and records
+    it in gatewayTrust exactly as `continuum serve --tls-self-signed` prints it."""
+    result = gateway_scenario("https_login")
+    checks = result["checks"]
+    fingerprint = checks["fingerprint"]
+    prompt = [s for s in checks["screens"] if "Trust gateway localhost?" in s]
+    assert prompt and fingerprint[:16] in prompt[0]
+    assert checks["trust"] == {"localhost": fingerprint}
+    assert "Connected to Cloud gateway" in checks["connected_screen"]
+    assert "Hello from the scripted backend." in checks["answer_screen"]
+    headless = result["runs"][-1]  # the pinned certificate also serves the next run
+    assert headless["rc"] == 0 and final(headless)["is_error"] is False
+
+
+def test_continuum_claude_gateway_over_https(gateway_scenario: Run) -> None:
+    result = gateway_scenario("continuum_claude_tls")
+    checks = result["checks"]
+    assert checks["settings"]["forceLoginGatewayUrl"] == checks["base"]
+    assert checks["base"].startswith("https://localhost:")
+    assert checks["settings"]["env"]["NODE_EXTRA_CA_CERTS"] == checks["cert"]
+    assert checks["trust"] == {"localhost": checks["fingerprint"]}
+    assert "Trust gateway" not in "\n".join(checks["screens"])
+    assert checks["signed_in_url"] == checks["base"]
+    assert "Hello from the scripted backend." in checks["answer_screen"]

@@ -70,3 +70,16 @@ def test_apply_creates_private_files(tmp_path: Path) -> None:
     claude_setup.apply(env, "http://127.0.0.1:9/anthropic", None)
     assert (tmp_path / "cfg" / ".credentials.json").stat().st_mode & 0o777 == 0o600
     assert os.path.exists(tmp_path / "cfg" / "settings.json")
+
+
+def test_own_certificate_is_named_as_a_ca(tmp_path: Path) -> None:
+    folder = tmp_path / ".claude"
+    folder.mkdir()
+    (folder / "settings.json").write_text(json.dumps({"env": {"KEEP": "1"}}))
+    done = claude_setup.apply({"HOME": str(tmp_path)}, "https://localhost:8443/anthropic",
+                              "ab" * 32, "/etc/continuum/cert.pem")
+    assert ("env.NODE_EXTRA_CA_CERTS = /etc/continuum/cert.pem" in [c for _, c in done])
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["env"] == {"KEEP": "1", "NODE_EXTRA_CA_CERTS": "/etc/continuum/cert.pem"}
+    credentials = json.loads((folder / ".credentials.json").read_text())
+    assert credentials["gatewayTrust"] == {"localhost": "ab" * 32}
