@@ -77,6 +77,22 @@ def resolve_model_path(
     return path
 
 
+def chat_template(backend: Backend) -> str | None:
+    """The text of `chat_template_file`, or None to use the template inside the GGUF."""
+    if not backend.chat_template_file:
+        return None
+    path = Path(backend.chat_template_file).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"embedded backend {backend.name!r}: chat_template_file {path} cannot be read "
+            f"({getattr(exc, 'strerror', None) or exc})",
+            path=f"backends.{backend.name}.chat_template_file",
+            hint="point chat_template_file at a Jinja chat template, or remove it",
+        ) from exc
+
+
 def served_names(backend: Backend) -> list[str]:
     """Model names the server answers to: the backend's `models`, else the default name."""
     return list(backend.models) or [DEFAULT_MODEL_NAME]
@@ -103,6 +119,7 @@ def child_config(
         "n_ctx": backend.context_size or DEFAULT_CONTEXT_SIZE,
         "threads": backend.threads or default_threads(physical_cores()),
         "api_key": backend.api_key or "",
+        "chat_template": chat_template(backend),
         "host": "127.0.0.1",
         "port": port,
         "verbosity": verbosity,

@@ -35,6 +35,8 @@ def _params(cfg: dict[str, Any]) -> Any:
     # One slot gets the whole context: overflow then means "prompt > n_ctx", as configured.
     p.n_parallel = 1
     p.use_jinja = True  # OpenAI `tools`/`tool_calls` need the Jinja chat template
+    if cfg.get("chat_template"):  # llama.cpp's --chat-template-file, read by the parent
+        p.chat_template = cfg["chat_template"]
     p.cpuparams.n_threads = int(cfg["threads"])
     p.cpuparams_batch.n_threads = int(cfg["threads"])
     p.verbosity = int(cfg.get("verbosity", 1))  # 1: errors only; 3: llama.cpp's full log

@@ -134,8 +134,10 @@ PROFILES: dict[str, BackendProfile] = {
                         "under Capabilities)",
     ),
     "llamacpp": BackendProfile(
+        # "required" goes through: llama.cpp's grammar forces the call when the chat template
+        # has a tool-call format it knows (README, backend table notes)
         "llamacpp", 8080, tokenize_path="/tokenize", thinking_knob="chat_template_kwargs",
-        honours_required_tool_choice=False, health_path="/health", tool_parser_fix=_JINJA,
+        health_path="/health", tool_parser_fix=_JINJA,
     ),
     "lmstudio": BackendProfile(
         "lmstudio", 1234, thinking_knob="reasoning_effort", honours_required_tool_choice=True,
@@ -145,8 +147,9 @@ PROFILES: dict[str, BackendProfile] = {
     "generic": BackendProfile("generic", 8000, thinking_knob="none", accepts_top_k=False),
     "embedded": BackendProfile(
         "embedded", 0, tokenize_path="/tokenize", thinking_knob="chat_template_kwargs",
-        honours_required_tool_choice=False, health_path="/health",
-        tool_parser_fix="pick a model_path whose chat template supports tool calls",
+        health_path="/health",
+        tool_parser_fix="pick a model_path whose chat template supports tool calls, or set "
+                        "chat_template_file",
     ),
 }
 

@@ -159,6 +159,9 @@ class Backend(_Strict):
     model_path: str | None = None
     context_size: int | None = None
     threads: int | None = None
+    # embedded only: a Jinja chat template that replaces the GGUF's own (llama.cpp's
+    # --chat-template-file), e.g. to give a model without one a tool-call format
+    chat_template_file: str | None = None
 
     @field_validator("timeout", "connect_timeout", mode="before")
     @classmethod

@@ -105,8 +105,8 @@ def _choice_value(
     if kind == "auto" or kind == "none":
         return kind
     if kind == "any":
-        # Ollama and llama.cpp accept "required" but do not enforce it (or reject it on some
-        # builds); "auto" is the honest equivalent there. The prompt still lists the tools.
+        # Ollama accepts "required" but does not enforce it; "auto" is the honest equivalent
+        # there. The prompt still lists the tools.
         return "required" if profile.honours_required_tool_choice else "auto"
     if kind == "tool":
         name = names.to_openai(str(choice.get("name", "")))

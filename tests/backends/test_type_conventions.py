@@ -19,7 +19,7 @@ from tests.router import RouterThread
 TYPES = ["vllm", "ollama", "llamacpp", "lmstudio", "mlxcel", "generic"]
 WITH_TOKENIZER = {"vllm", "llamacpp"}
 WITH_HEALTH = {"vllm", "llamacpp"}
-REQUIRED_AS = {"vllm": "required", "ollama": "auto", "llamacpp": "auto",
+REQUIRED_AS = {"vllm": "required", "ollama": "auto", "llamacpp": "required",
                "lmstudio": "required", "mlxcel": "required", "generic": "required"}
 THINKING_ON: dict[str, dict[str, Any]] = {
     "vllm": {"chat_template_kwargs": {"enable_thinking": True}},
