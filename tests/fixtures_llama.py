@@ -38,6 +38,8 @@ T = TypeVar("T")
 LLAMA_MODEL = "smollm2-135m"
 LLAMA_KEY = "llama-test-key"
 LLAMA_CTX = 2048
+# SmolLM2's turns with a tool-call format llama.cpp knows, so the real engine makes tool_calls
+TOOLS_TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "smollm2-tools.jinja"
 MODEL_CACHE = Path(os.environ.get("CONTINUUM_TEST_MODEL_CACHE") or default_cache_dir())
 
 
@@ -113,6 +115,17 @@ def embedded_backend(model_path: Path, **changes: Any) -> Backend:
 def llama_server(llama_model_path: Path, llama_loop: LoopThread) -> Iterator[LlamaServer]:
     """One real llama.cpp server for the whole session."""
     server = EmbeddedServer(embedded_backend(llama_model_path), cache_dir=MODEL_CACHE)
+    base_url = llama_loop.run(server.start())
+    yield LlamaServer(base_url, LLAMA_KEY, LLAMA_MODEL, LLAMA_CTX, llama_model_path)
+    llama_loop.run(server.stop())
+
+
+@pytest.fixture(scope="session")
+def llama_tools_server(llama_model_path: Path, llama_loop: LoopThread) -> Iterator[LlamaServer]:
+    """A second real llama.cpp server: the same model with `TOOLS_TEMPLATE` as its chat
+    template (`chat_template_file`), so tool_choice "required" yields real tool_calls."""
+    backend = embedded_backend(llama_model_path, chat_template_file=str(TOOLS_TEMPLATE))
+    server = EmbeddedServer(backend, cache_dir=MODEL_CACHE)
     base_url = llama_loop.run(server.start())
     yield LlamaServer(base_url, LLAMA_KEY, LLAMA_MODEL, LLAMA_CTX, llama_model_path)
     llama_loop.run(server.stop())

@@ -9,8 +9,10 @@ checked against the scripted backend elsewhere.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -154,20 +156,33 @@ async def _health(http: httpx.AsyncClient, base_url: str) -> tuple[int, str] | N
     return resp.status_code, data.get("status") or data.get("error", {}).get("message", "")
 
 
-def test_required_tool_choice_is_not_honoured_by_llama(llama_server: LlamaServer) -> None:
-    """The profile's `honours_required_tool_choice=False` for llama.cpp, seen on the real
-    server: with tool_choice "required" it still answers in prose (its grammar allows text
-    before a call, and SmolLM2's template has no tool support), so the router cannot rely on
-    the backend to force a call."""
-    assert all(profile_for(t).honours_required_tool_choice is False for t in LLAMA_TYPES)
+def required_call(server: LlamaServer) -> dict[str, Any]:
     tool = {"type": "function", "function": {
         "name": "get_weather", "description": "Weather for a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                        "required": ["city"]}}}
-    resp = httpx.post(llama_server.base_url + "/chat/completions", headers=auth(llama_server),
+    resp = httpx.post(server.base_url + "/chat/completions", headers=auth(server),
                       json={"messages": [{"role": "user", "content": "Weather in Paris?"}],
-                            "tools": [tool], "tool_choice": "required", "max_tokens": 16,
-                            "temperature": 0}, timeout=120)
+                            "tools": [tool], "tool_choice": "required", "max_tokens": 40,
+                            "parallel_tool_calls": False,
+                            "temperature": 0}, timeout=300)
     assert resp.status_code == 200, resp.text
-    choice = resp.json()["choices"][0]
-    assert choice["finish_reason"] != "tool_calls" and not choice["message"].get("tool_calls")
+    choice: dict[str, Any] = resp.json()["choices"][0]
+    return choice
+
+
+def test_required_tool_choice_depends_on_the_chat_template(
+        llama_server: LlamaServer, llama_tools_server: LlamaServer) -> None:
+    """The profile sends "required" to llama.cpp (README, backend table notes). This build
+    accepts it everywhere; it forces a call when the chat template has a tool-call format
+    llama.cpp knows (the tools template: Functionary-style lines), and SmolLM2's own
+    template has no tool support at all, so there the tools are ignored and it answers in
+    prose."""
+    assert all(profile_for(t).honours_required_tool_choice for t in LLAMA_TYPES)
+    plain = required_call(llama_server)
+    assert plain["finish_reason"] != "tool_calls" and not plain["message"].get("tool_calls")
+    forced = required_call(llama_tools_server)
+    assert forced["finish_reason"] == "tool_calls", forced
+    (call,) = forced["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    assert isinstance(json.loads(call["function"]["arguments"])["city"], str)
