@@ -185,6 +185,11 @@ def _announce(service: object) -> None:
     if settings.gateway.enabled:
         log.info("Claude Code gateway: sign in with /login at %s/anthropic (or run "
                  "`continuum claude --gateway`)", url)
+        from continuum_cli.gateway.endpoints import unrouted_models
+
+        for model in unrouted_models(settings, service.state.discovered):
+            log.warning("gateway.models: %s reaches no model; map it in model_aliases "
+                        "(e.g. `%s: <served model>`)", model, model)
 
 
 __all__ = ["ConfigOpt", "register", "serve"]

@@ -43,6 +43,21 @@ def model_list(state: Any) -> list[dict[str, Any]]:
             for mid, shown in pairs]
 
 
+def unrouted_models(settings: Any, discovered: Any = None) -> list[str]:
+    """Listed gateway model ids that `model_aliases` and the backends do not route (a person
+    picking one would get `Model ... not found`)."""
+    from continuum_cli.errors import ModelNotFound
+    from continuum_cli.routing import resolve
+
+    missing = []
+    for model in settings.gateway.models:
+        try:
+            resolve(model.id, settings, discovered)
+        except ModelNotFound:
+            missing.append(model.id)
+    return missing
+
+
 async def models(state: Any, request: Request) -> Response:
     data = model_list(state)
     if not data:

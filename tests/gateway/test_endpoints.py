@@ -201,3 +201,15 @@ def test_page_attempts_are_rate_limited_per_address(scripted: ScriptedBackend,
     blocked = submit_page(base, start_device(base)["user_code"])
     assert blocked.status_code == 429 and "Too many attempts" in blocked.text
     assert int(blocked.headers["retry-after"]) > 0
+
+
+def test_unrouted_gateway_models_are_named(scripted: ScriptedBackend) -> None:
+    from continuum_cli.config.loader import validate
+    from continuum_cli.gateway.endpoints import unrouted_models
+
+    config = gateway_config(scripted, models=[{"id": "claude-sonnet-4-5"},
+                                              {"id": "claude-mystery-9"}])
+    config["model_aliases"] = {"sonnet": scripted.models[0]}
+    assert unrouted_models(validate(config)) == ["claude-mystery-9"]
+    config["model_aliases"]["default"] = scripted.models[0]
+    assert unrouted_models(validate(config)) == []
