@@ -87,7 +87,7 @@ def _watch(router: str, interval: float) -> None:
 
     from rich.live import Live
 
-    from continuum_cli.cli.output import out
+    from continuum_cli.cli.output import out, real_console
     from continuum_cli.errors import ContinuumError
 
     def frame() -> RenderableType:
@@ -98,7 +98,7 @@ def _watch(router: str, interval: float) -> None:
 
             return Text(f"{exc.message} (retrying)", style="bold red")
 
-    with Live(frame(), console=out, auto_refresh=False) as live:
+    with Live(frame(), console=real_console(out), auto_refresh=False) as live:
         try:
             while True:
                 time.sleep(interval)

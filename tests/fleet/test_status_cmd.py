@@ -67,3 +67,47 @@ def test_row_formats_an_ejected_backend() -> None:
         "gpu-a", "down (ejected 9.5s)", "12:30:00", "2", "40", "3", "812.5 ms",
         "12:30:01 backend gpu-a is unreachable (ConnectError)"]
     assert render({"status": "ok", "backends": []}, "http://x") is not None
+
+
+def test_watch_redraws_live_in_a_terminal(router_factory, trio, tmp_path) -> None:
+    """`continuum status --watch` in a real terminal (tmux): the table follows the router."""
+    import shlex
+    import shutil
+
+    import pytest
+
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is required (installed by .ci/run)")
+    router = router_factory(fleet_config(trio))
+    session = f"status-{tmp_path.name}"[:40]
+    command = (f"PYTHONPATH={shlex.quote(':'.join(sys.path))} {shlex.quote(sys.executable)} "
+               f"-m continuum_cli status --watch --interval 0.3 --url {router.url}")
+    socket_path = str(tmp_path / "tmux.sock")
+    tmux = ["tmux", "-S", socket_path]
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "200", "-y", "20",
+                    command], check=True, timeout=30)
+
+    def screen() -> str:
+        return subprocess.run([*tmux, "capture-pane", "-p", "-t", session], text=True,
+                              capture_output=True, timeout=30).stdout
+
+    def wait_screen(predicate) -> str:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 30
+        while True:
+            text = screen()
+            if predicate(text):
+                return text
+            assert time.monotonic() < deadline, text
+            time.sleep(0.1)
+
+    try:
+        first = wait_screen(lambda t: "gpu-c" in t)
+        assert [line.split()[1] for line in first.splitlines()
+                if line.startswith("gpu-")] == ["ready", "ready", "ready"]
+        trio[1].health_status = 500
+        later = wait_screen(lambda t: any(line.startswith("gpu-b") and " down" in line
+                                          for line in t.splitlines()))
+        assert later.count("router http://") == 1  # redrawn in place, not appended
+        subprocess.run([*tmux, "send-keys", "-t", session, "C-c"], check=True, timeout=30)
+    finally:
+        subprocess.run([*tmux, "kill-server"], timeout=30, capture_output=True)
