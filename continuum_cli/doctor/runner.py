@@ -24,7 +24,7 @@ from continuum_cli.auth import find_key
 from continuum_cli.backends.profiles import normalize_base_url, profile_for, server_root
 from continuum_cli.config.loader import candidate_paths, find_config, load_config_text
 from continuum_cli.config.models import ApiKey, Backend, Settings
-from continuum_cli.doctor import checks, client, probes
+from continuum_cli.doctor import checks, client, files_check, probes
 from continuum_cli.doctor.claude_home import claude_home_checks
 from continuum_cli.doctor.model import CheckResult, skipped, warned
 from continuum_cli.errors import ConfigError, ProviderError
@@ -117,7 +117,8 @@ def _groups(ctx: Context) -> list[tuple[str, Awaitable[list[CheckResult]]]]:
     return [("backends", _first(backends)), ("aliases", alias_checks(ctx, backends)),
             ("router", router_checks(ctx)), ("web search", web_search_checks(ctx)),
             ("client", client_checks(ctx)), ("safety", safety_checks(ctx)),
-            ("gateway", gateway_checks(ctx))]
+            ("gateway", gateway_checks(ctx)),
+            ("documents", files_check.documents_checks(ctx.settings))]
 
 
 async def _first(task: Awaitable[tuple[list[CheckResult], Any]]) -> list[CheckResult]:
