@@ -32,6 +32,7 @@ zipapp: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/overhead.py
+	$(PY) bench/metrics.py
 
 # Start-up time of `continuum --version`, `--help` and a completion TAB (installed and zipapp).
 bench-cli: $(STAMP)

@@ -20,8 +20,9 @@ def settings_for(data: Mapping[str, Any] | Settings) -> Settings:
 
 
 class RouterThread:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config_path: Any = None) -> None:
         self.settings = settings
+        self.config_path = config_path  # a file: the router reloads it (SIGHUP, on change)
         self.loop = asyncio.new_event_loop()
         self.service: Any = None
         self._ready = threading.Event()
@@ -46,7 +47,7 @@ class RouterThread:
         try:
             from continuum_cli.service import Service
 
-            self.service = Service(self.settings)
+            self.service = Service(self.settings, config_path=self.config_path)
             self.loop.run_until_complete(self.service.start(sock=self._sock))
         except BaseException as exc:  # surfaced to the test by start()
             self._error = exc

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from typing import Any
+
 from continuum_cli.errors import BackendUnreachable, Flavor, Overloaded, envelope
 from continuum_cli.server.types import Response, json_response
 from continuum_cli.wire.json_text import parse_json_body
@@ -10,6 +13,17 @@ __all__ = ["error_response", "flavor_of", "for_flavor", "parse_json_body"]
 
 
 _OAUTH_PATHS = ("/anthropic/oauth/", "/anthropic/.well-known/", "/.well-known/")
+
+# The request's routing facts (backend, model) as soon as it is routed, for metrics and the
+# access point when the answer is an error built outside the handler (set per request by
+# ContinuumApp.handle; a handler's own Response.log wins).
+ROUTED: ContextVar[dict[str, Any]] = ContextVar("continuum_routed")
+
+
+def note_route(backend: str, model: str) -> None:
+    tags = ROUTED.get(None)
+    if tags is not None:
+        tags["backend"], tags["model"] = backend, model
 
 
 def flavor_of(path: str) -> Flavor:

@@ -21,6 +21,7 @@ from continuum_cli.api.streaming import PING, batches_with_keepalive
 from continuum_cli.backends.profiles import profile_for
 from continuum_cli.errors import PromptTooLong, envelope
 from continuum_cli.fleet import Ticket
+from continuum_cli.metrics.labels import record_usage
 from continuum_cli.routing import Route
 from continuum_cli.server.types import Request, Response, StreamingResponse, json_response
 from continuum_cli.translate.ids import new_message_id
@@ -74,7 +75,7 @@ async def _answer(state: AppState, req: MessagesRequest, route: Route, ticket: T
                                    profile=profile,
                                    snippet_of=snippet_of,
                                    max_tokens_cap=state.max_tokens_cap(route.backend, estimate))
-    tags = {"backend": route.backend.name, "model": route.upstream_model}
+    tags: dict[str, Any] = {"backend": route.backend.name, "model": route.upstream_model}
     if req.stream:
         return await _stream(state, req, route, translated, message_id, tags, path,
                              estimate, ticket)
@@ -86,6 +87,7 @@ async def _answer(state: AppState, req: MessagesRequest, route: Route, ticket: T
                                    input_tokens=estimate,
                                    tool_text=ToolTextPolicy.for_request(route.backend,
                                                                         translated.body))
+    record_usage(tags, message.get("usage"))
     response = json_response(200, scale_message(message, state.usage_scale(route.backend)))
     response.log.update(tags)
     return response
@@ -102,7 +104,7 @@ def _warn_unsupported_server_tools(req: MessagesRequest) -> None:
 
 
 async def _stream(state: AppState, req: MessagesRequest, route: Route,
-                  translated: OpenAIRequest, message_id: str, tags: dict[str, str],
+                  translated: OpenAIRequest, message_id: str, tags: dict[str, Any],
                   path: str, estimate: int, ticket: Ticket) -> StreamingResponse:
     stack = contextlib.AsyncExitStack()
 
@@ -125,7 +127,7 @@ async def _stream(state: AppState, req: MessagesRequest, route: Route,
         think_probe_chars=_probe_chars(req),
     )
     frames = sse_frames(translator, chunks, state.settings.server.ping_interval, path,
-                        state.usage_scale(route.backend), ticket)
+                        state.usage_scale(route.backend), ticket, tags)
     return StreamingResponse(200, frames, "text/event-stream", _SSE_HEADERS, log=tags,
                              on_close=stack.aclose)
 
@@ -158,10 +160,12 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[str, Any]],
                      ping_interval: float, path: str,
                      usage_scale: float | None = None,
-                     ticket: Ticket | None = None) -> AsyncIterator[bytes]:
+                     ticket: Ticket | None = None,
+                     tags: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
     """Anthropic SSE bytes for an upstream chunk stream, with pings and in-stream errors;
     usage scaled by `usage_scale` (`backends[].scale_usage_to`). `ticket` (the fleet's, for
-    the backend) is closed with how the stream ended."""
+    the backend) is closed with how the stream ended; the token counts go into `tags` (the
+    access tags) at the end."""
     yield _encode(scale_events(translator.start_events(), usage_scale))
     try:
         async for batch in batches_with_keepalive(chunks, ping_interval):
@@ -174,6 +178,8 @@ async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[st
                 else:
                     events.extend(translator.feed(chunk, now))
             if events:
+                if tags is not None and "first_token_at" not in tags:
+                    _mark_first_token(tags, events)
                 yield _encode(scale_events(coalesce_deltas(events), usage_scale))
     except Exception as exc:
         if ticket is not None:
@@ -184,10 +190,22 @@ async def sse_frames(translator: StreamTranslator, chunks: AsyncIterator[dict[st
         return
     if ticket is not None:
         ticket.done()
-    yield _encode(scale_events(translator.finish(), usage_scale))
+    finished = translator.finish()
+    if tags is not None:
+        record_usage(tags, translator.usage)
+    yield _encode(scale_events(finished, usage_scale))
 
 
 _PING = {"type": "ping"}
+
+
+def _mark_first_token(tags: dict[str, Any], events: list[tuple[str, Any]]) -> None:
+    """When the model's first output (text, thinking or a tool call) goes out: the time to
+    first token in the metrics, rather than the `message_start` sent before the model ran."""
+    for name, _ in events:
+        if name == "content_block_delta":
+            tags["first_token_at"] = time.perf_counter()
+            return
 
 
 def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:

@@ -1,4 +1,9 @@
-"""Process-wide state shared by the request handlers: settings, clients, discovered models."""
+"""The state request handlers see: settings, clients, discovered models.
+
+One `AppState` is one config generation: a reload builds a new one (`Service.build_state`)
+and swaps it in, while every request keeps the one it started with until its last byte
+(`ContinuumApp.handle`). Read config only through the `state` a handler was given.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from continuum_cli.config.models import ApiKey, Backend, Settings
 from continuum_cli.errors import ApiError, ConfigError, ModelNotFound
 from continuum_cli.fleet import Fleet, Ticket, failover
 from continuum_cli.fleet.health import HealthChecker
+from continuum_cli.metrics.labels import known_models
 from continuum_cli.routing import Route, resolve
 from continuum_cli.upstream.client import UpstreamClient
 
@@ -45,6 +51,9 @@ class AppState:
     context_windows: dict[str, int] = field(default_factory=dict)
     load_seconds: dict[str, float] = field(default_factory=dict)  # embedded backends
     _last_discovery: float = 0.0
+    metrics: Any = None  # continuum_cli.metrics.Metrics, shared by every generation
+    in_flight: int = 0  # requests started on this generation and not finished yet
+    on_idle: Callable[[], None] | None = None  # set when retired: run once in_flight is 0
     # per-backend state and balancing (continuum_cli/fleet), and its active health checks:
     # long-lived, shared by every config a reload builds (`Fleet.reconfigure`)
     fleet: Fleet = None  # type: ignore[assignment]
@@ -87,15 +96,28 @@ class AppState:
         """True while finished requests' usage is still on its way to the store."""
         return self.settler is not None and not self.settler.idle
 
-    async def discover(self, timeout: float = 3.0) -> None:
-        """Ask every backend for its models (GET /v1/models), concurrently."""
+    async def discover(self, timeout: float = 3.0,
+                       backends: tuple[Backend, ...] | None = None) -> None:
+        """Ask every backend (or `backends`) for its models (GET /v1/models), concurrently."""
         self._last_discovery = time.monotonic()
-        results = await asyncio.gather(
-            *(self._discover_one(b, timeout) for b in self.settings.backends)
-        )
-        for backend, models in zip(self.settings.backends, results, strict=False):
+        backends = self.settings.backends if backends is None else backends
+        results = await asyncio.gather(*(self._discover_one(b, timeout) for b in backends))
+        for backend, models in zip(backends, results, strict=False):
             if models is not None:
                 self.discovered[backend.name] = tuple(models)
+        self.models_changed()
+
+    def models_changed(self) -> None:
+        """Model names the metrics may use as label values (the others count as `other`)."""
+        if self.metrics is not None:
+            self.metrics.set_known_models(known_models(self.settings, self.discovered))
+
+    def release(self) -> None:
+        """One request of this generation finished."""
+        self.in_flight -= 1
+        if self.in_flight <= 0 and self.on_idle is not None:
+            callback, self.on_idle = self.on_idle, None
+            callback()
 
     async def _discover_one(self, backend: Any, timeout: float) -> list[str] | None:
         try:

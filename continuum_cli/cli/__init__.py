@@ -60,7 +60,7 @@ def _register() -> None:
     serve.register(app)
     check.register(app)
     for name in ("websearch_cmd", "doctor", "alias", "claude", "env_cmd", "gateway_cmd",
-                 "usage_cmd", "status"):
+                 "usage_cmd", "status", "reload_cmd"):
         module = _optional(name)
         if module is not None:
             module.register(app)

@@ -1,8 +1,10 @@
 """`continuum serve`: load the config (or find local backends), set up logging, run the router."""
 
+import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -49,7 +51,12 @@ def serve(
             settings = asyncio.run(_without_config(settings))
         else:
             log.info("config: %s", loaded.path)
-        _run(settings)
+
+        def overrides(new: "Settings") -> "Settings":  # applied to every reload as well
+            new = _override(new, bind, log_level, log_format)
+            return _self_signed(new) if tls_self_signed else new
+
+        _run(settings, loaded.path, overrides)
 
 
 def _override(settings: "Settings", bind: str | None, level: str | None,
@@ -153,21 +160,40 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _run(settings: "Settings") -> None:
+def _run(settings: "Settings", config_path: Path | None = None,
+         overrides: "Callable[[Settings], Settings] | None" = None) -> None:
     import asyncio
 
+    from continuum_cli.reload.pidfile import RouterFile
     from continuum_cli.service import Service, run_service
 
     _tls_announce(settings)
-    service = Service(settings, progress=lambda msg: log.info("%s", msg))
+    # the config file is re-read on SIGHUP, `continuum reload` and when it changes; the
+    # command-line overrides (--bind, --log-level, --log-format) apply to every reload too
+    service = Service(settings, progress=lambda msg: log.info("%s", msg),
+                      config_path=config_path, overrides=overrides)
+    files: list[RouterFile] = []
+
+    def ready(service: Any) -> None:
+        _announce(service)
+        router = RouterFile(service.server.host, service.server.port, service.url,
+                            str(config_path) if config_path else None)
+        with contextlib.suppress(OSError):  # a read-only home only costs `continuum reload`
+            router.open()
+            files.append(router)
+            service.reloader.listeners.append(router.reloaded)
+
     try:
-        asyncio.run(run_service(service, _announce))
+        asyncio.run(run_service(service, ready))
     except OSError as exc:
         raise ContinuumError(f"cannot listen on {settings.server.bind_address}: {exc.strerror}",
                              hint="pick another port with --bind or stop the other process") \
             from None
     except KeyboardInterrupt:
         pass
+    finally:
+        for router in files:
+            router.close()
 
 
 def _announce(service: object) -> None:

@@ -65,6 +65,8 @@ class ServerSettings(_Strict):
     keepalive_timeout: float = 75.0
     shutdown_grace: float = 10.0
     ping_interval: float = 10.0
+    # /metrics to every address even in api_keys blocking mode (else loopback clients only)
+    metrics_public: bool = False
 
     @field_validator("max_header_bytes", "max_body_bytes", mode="before")
     @classmethod

@@ -43,6 +43,9 @@ class App(Protocol):
 
     # optional: `streams_body(method, path) -> bool` names the routes whose body is handed
     # over as it arrives (`Request.body_stream`) instead of read whole under max_body_bytes
+    # optional: called once per handled request, after its last byte (metrics, accounting);
+    # `ttft` is the time to the first body byte of a streamed answer, else None
+    # def observe(self, request, status, seconds, ttft, tags) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class HTTPConnection:
         self.app = app
         self.limits = limits
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        self._observe: Callable[..., None] | None = getattr(app, "observe", None)
         peer = writer.get_extra_info("peername")
         self.client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
         self.scheme = "https" if writer.get_extra_info("sslcontext") is not None else "http"
@@ -93,6 +97,8 @@ class HTTPConnection:
         self._left = False  # the watcher cancelled the handler (not a shutdown)
         self._body_streaming = False  # the handler is reading the body: no watcher yet
         self._watch_timer: asyncio.TimerHandle | None = None
+        self._started = 0.0
+        self._ttft: float | None = None  # seconds to a stream's first body byte
 
     async def serve(self) -> None:
         try:
@@ -276,7 +282,8 @@ class HTTPConnection:
     # -- responding ------------------------------------------------------------------------
 
     async def _respond(self, request: Request) -> None:
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
+        self._ttft = None
         self._path = request.path
         self._watcher = None
         self._body_streaming = request.body_stream is not None
@@ -302,8 +309,20 @@ class HTTPConnection:
             watcher = self._watcher
             if watcher is not None:
                 watcher.cancel()
-            _access(request, response, started,
-                    gone=self._eof or (watcher is not None and watcher.done()))
+            gone = self._eof or (watcher is not None and watcher.done())
+            status = _status(response, gone)
+            if self._observe is not None:
+                self._record(request, status, started, response)
+            _access(request, response, started, status)
+
+    def _record(self, request: Request, status: int, started: float,
+                response: Response | StreamingResponse | None) -> None:
+        tags = response.log if response is not None else {}
+        try:
+            self._observe(request, status, time.perf_counter() - started,  # type: ignore[misc]
+                          self._ttft, tags)
+        except Exception:  # accounting must never break serving
+            log.exception("recording %s %s failed", request.method, request.path)
 
     def _watch(self) -> asyncio.Future[None]:
         """The disconnect watcher, started when an answer takes longer than `_WATCH_AFTER`
@@ -407,6 +426,8 @@ class HTTPConnection:
         try:
             async for chunk in response.chunks:
                 if chunk:
+                    if self._ttft is None:
+                        self._ttft = time.perf_counter() - self._started
                     cork.add(chunk)
                     await self._drain()  # backpressure from what the cork already wrote
             cork.flush(end=True)
@@ -578,19 +599,21 @@ async def _aclose(response: StreamingResponse) -> None:
             await response.on_close()
 
 
+def _status(response: Response | StreamingResponse | None, gone: bool) -> int:
+    if response is None or (gone and isinstance(response, StreamingResponse)):
+        return 499  # the client closed the connection first (nginx's convention)
+    return response.status
+
+
 def _access(request: Request, response: Response | StreamingResponse | None, started: float,
-            gone: bool = False) -> None:
+            status: int) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     ms = (time.perf_counter() - started) * 1000
     tags = response.log if response is not None else {}
     fmt = "%s %s %d %s %s %.1fms"
-    if response is None or (gone and isinstance(response, StreamingResponse)):
-        # 499: the client closed the connection first (nginx's convention)
-        status = 499
+    if status == 499:
         fmt += " (client closed the connection)"
-    else:
-        status = response.status
     backend, model = tags.get("backend"), tags.get("model")
     # the fields, for `--log-format json` and for anyone filtering records
     extra = {"method": request.method, "path": request.path, "status": status,

@@ -120,11 +120,16 @@ class Server:
             task.cancel()
 
 
-def install_signal_handlers(stop: Callable[[], None]) -> None:
+def install_signal_handlers(stop: Callable[[], None],
+                            reload: Callable[[], None] | None = None) -> None:
+    """SIGINT/SIGTERM stop gracefully; SIGHUP re-reads the config (where the OS has it)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
+    if reload is not None and hasattr(signal, "SIGHUP"):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, reload)
 
 
 async def _bind(host: str, port: int) -> list[socket.socket]:

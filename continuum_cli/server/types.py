@@ -37,8 +37,9 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
-    # filled by handlers for the access log (backend name, model)
-    log: dict[str, str] = field(default_factory=dict)
+    # filled by handlers for the access log and metrics: backend name, model served and,
+    # once known, input_tokens / output_tokens (ints)
+    log: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,7 +51,7 @@ class StreamingResponse:
     chunks: AsyncIterator[bytes]
     content_type: str = "text/event-stream"
     headers: dict[str, str] = field(default_factory=dict)
-    log: dict[str, str] = field(default_factory=dict)
+    log: dict[str, Any] = field(default_factory=dict)  # as Response.log; a stream adds tokens
     # awaited once the response is over (sent, failed or abandoned); releases upstream resources
     on_close: Callable[[], Awaitable[None]] | None = None
 

@@ -67,6 +67,31 @@ class UpstreamClient:
             self._transport.retire({httpx.URL(u) for u in before - set(self._base.values())},
                                    keep={httpx.URL(u) for u in self._base.values()})
 
+    def derive(self, backends: tuple[Backend, ...]) -> UpstreamClient:
+        """A client for a new config (hot reload) on the same connection pool: a backend
+        whose origin stays keeps its pooled connections. Base URLs known only at run time
+        (embedded backends) carry over by name."""
+        new = object.__new__(UpstreamClient)
+        new.http, new._transport = self.http, self._transport
+        new._base = {b.name: normalize_base_url(b.url, b.type) for b in backends if b.url}
+        for backend in backends:
+            if not backend.url and backend.name in self._base:
+                new._base[backend.name] = self._base[backend.name]
+        new._urls, new._prepared = {}, {}
+        return new
+
+    def origins(self) -> set[str]:
+        """`host:port` of every backend address this client talks to."""
+        return {f"{u.host}:{u.port}" for u in map(httpx.URL, self._base.values())}
+
+    def retire_unused(self, previous: UpstreamClient) -> None:
+        """After a reload: connections to addresses `previous` used and this client does not
+        close now when idle, else after their last request (`Http1Transport.retire`)."""
+        gone = set(previous._base.values()) - set(self._base.values())
+        if gone and isinstance(self._transport, Http1Transport):
+            self._transport.retire({httpx.URL(u) for u in gone},
+                                   keep={httpx.URL(u) for u in self._base.values()})
+
     def set_base_url(self, backend_name: str, base_url: str) -> None:
         """For backends whose address is known only at run time (embedded)."""
         self._base[backend_name] = base_url.rstrip("/")

@@ -59,6 +59,7 @@ from continuum_cli.websearch.options import (
     is_web_search_tool,
     search_options,
 )
+from continuum_cli.metrics.labels import record_usage
 from continuum_cli.websearch.providers import SearchProvider, make_provider
 from continuum_cli.websearch.searcher import Searcher
 from continuum_cli.wire.anthropic import MessagesRequest
@@ -85,7 +86,7 @@ async def handle(
 ) -> Response | StreamingResponse:
     route = route.on(state.pick(route))  # translated for a ready backend's type and window
     run = _Run(state, req, route, requested_model=requested_model, message_id=message_id)
-    tags = {"backend": route.backend.name, "model": route.upstream_model}
+    tags = run.tags
     if not stream:
         response = json_response(200, await _collect(run.events()))
         response.log.update(tags)
@@ -170,7 +171,11 @@ class _Run:
             req, upstream_model=route.upstream_model, profile=self.profile,
             snippet_of=snippet_of,
             max_tokens_cap=state.max_tokens_cap(route.backend, self.input_estimate))
-        self.searcher = Searcher(_provider(state), options, max_results=settings.max_results)
+        self.searcher = Searcher(_provider(state), options, max_results=settings.max_results,
+                                 record=state.metrics.web_search if state.metrics else None)
+        # access tags: metrics and accounting; the token counts are added at the end
+        self.tags: dict[str, Any] = {"backend": route.backend.name,
+                                     "model": route.upstream_model}
         self.query = claude_code_query(req)
         direct = self.query is not None and settings.query_extraction == "direct"
         self.path = "direct" if direct else "model"
@@ -328,6 +333,7 @@ class _Run:
         usage = {**self.usage, "server_tool_use": server_usage(self.searcher.executed)}
         if not usage["input_tokens"]:
             usage["input_tokens"] = self.input_estimate
+        record_usage(self.tags, usage)
         delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
         return [("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}),
                 ("message_stop", {"type": "message_stop"})]

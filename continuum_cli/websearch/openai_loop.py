@@ -24,6 +24,7 @@ from continuum_cli.server.types import Response, StreamingResponse, json_respons
 from continuum_cli.translate.response import tool_input
 from continuum_cli.websearch.blocks import TOOL_NAME, Block, snippet_of
 from continuum_cli.websearch.options import WEB_SEARCH_FUNCTION, SearchOptions
+from continuum_cli.metrics.labels import record_usage
 from continuum_cli.websearch.providers import make_provider
 from continuum_cli.websearch.searcher import Searcher
 
@@ -43,12 +44,14 @@ async def handle(state: AppState, route: Route, body: Body,
                  tags: dict[str, str] | None = None) -> Response | StreamingResponse:
     """Answer one /v1/chat/completions request (`body["model"]` already routed)."""
     completion = await chat_with_search(state, route, body)
+    tags = dict(tags or {})
+    record_usage(tags, completion.get("usage"))
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(200, _replay(completion, include_usage), "text/event-stream",
-                                 {"cache-control": "no-cache"}, log=dict(tags or {}))
+                                 {"cache-control": "no-cache"}, log=tags)
     response = json_response(200, completion)
-    response.log.update(tags or {})
+    response.log.update(tags)
     return response
 
 
@@ -57,7 +60,8 @@ async def chat_with_search(state: AppState, route: Route, body: Body) -> Body:
     ws = state.settings.web_search
     if state.search is None:
         state.search = make_provider(ws, state.http)
-    searcher = Searcher(state.search, SearchOptions(), max_results=ws.max_results)
+    searcher = Searcher(state.search, SearchOptions(), max_results=ws.max_results,
+                        record=state.metrics.web_search if state.metrics else None)
     log.info("web_search injected into /v1/chat/completions provider=%s model=%s",
              searcher.provider_name, body.get("model"))
     messages = list(body.get("messages") or [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from continuum_cli.errors import ProviderError
 from continuum_cli.websearch.blocks import (
@@ -30,8 +31,9 @@ class Searcher:
     search is not billed, §1.3)."""
 
     def __init__(self, provider: SearchProvider | None, options: SearchOptions, *,
-                 max_results: int) -> None:
+                 max_results: int, record: Callable[[str, str], None] | None = None) -> None:
         self.provider = provider
+        self.record = record  # (provider, "ok" | error code) per provider call: metrics
         self.options = options
         self.max_results = max_results
         self.answered = 0
@@ -84,16 +86,24 @@ class Searcher:
                 "error=%s (%s)", self.provider_name, query, _ms(started), exc.error_code,
                 exc.message,
             )
+            self._record(exc.error_code)
             return error_result_block(tool_use_id, exc.error_code)
         except Exception:  # a provider bug must not fail the client's request either (§1.4)
             log.exception("web_search provider %s failed unexpectedly for %r",
                           self.provider_name, query)
+            self._record("unavailable")
             return error_result_block(tool_use_id, "unavailable")
+        self._record("ok")
         self.executed += 1
         log.info("web_search loop round complete provider=%s query=%r results=%d ms=%d",
                  self.provider_name, response.query, len(response.results), _ms(started))
         return result_block(tool_use_id, response.results, provider=self.provider_name,
                             query=response.query)
+
+
+    def _record(self, result: str) -> None:
+        if self.record is not None:
+            self.record(self.provider_name, result)
 
 
 def _ms(started: float) -> int:

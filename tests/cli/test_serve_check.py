@@ -70,7 +70,7 @@ def test_serve_applies_flags_and_env(tmp_path, monkeypatch) -> None:
     path.write_text(GOOD)
     monkeypatch.setenv("SECRET_KEY", "x")
     seen = {}
-    monkeypatch.setattr(serve_mod, "_run", lambda settings: seen.setdefault("s", settings))
+    monkeypatch.setattr(serve_mod, "_run", lambda settings, *_: seen.setdefault("s", settings))
     monkeypatch.setenv("CONTINUUM_LOG_FORMAT", "json")
     result = runner.invoke(app, ["serve", "--config", str(path), "--bind", "127.0.0.1:9999",
                                  "--log-level", "DEBUG"])
@@ -84,7 +84,7 @@ def test_serve_rejects_bad_bind(tmp_path, monkeypatch) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(GOOD)
     monkeypatch.setenv("SECRET_KEY", "x")
-    monkeypatch.setattr(serve_mod, "_run", lambda settings: None)
+    monkeypatch.setattr(serve_mod, "_run", lambda settings, *_: None)
     result = runner.invoke(app, ["serve", "--config", str(path), "--bind", "nonsense:port"])
     assert result.exit_code == 2 and "--bind" in result.output
 
@@ -112,7 +112,7 @@ def test_serve_without_config_uses_found_backend(tmp_path, monkeypatch) -> None:
 
         monkeypatch.setattr(probe, "probe_local_backends", only_fake)
         seen = {}
-        monkeypatch.setattr(serve_mod, "_run", lambda settings: seen.setdefault("s", settings))
+        monkeypatch.setattr(serve_mod, "_run", lambda settings, *_: seen.setdefault("s", settings))
         result = runner.invoke(app, ["serve"])
     assert result.exit_code == 0, result.output
     settings = seen["s"]
