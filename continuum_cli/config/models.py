@@ -248,11 +248,23 @@ class Budget(_Strict):
         return self
 
 
+def _distinct_budgets(budgets: tuple[Budget, ...] | None) -> tuple[Budget, ...] | None:
+    seen = set()
+    for budget in budgets or ():
+        kind = (budget.period, "tokens" if budget.tokens is not None else "cost_usd")
+        if kind in seen:
+            raise ValueError(f"two {kind[0]} budgets on {kind[1]}; keep one")
+        seen.add(kind)
+    return budgets
+
+
 class KeyDefaults(_Strict):
     """For keys that set none of their own (and, in permissive mode, the router as a whole)."""
 
     limits: KeyLimits | None = None
     budgets: tuple[Budget, ...] | None = None
+
+    _budgets = field_validator("budgets")(_distinct_budgets)
 
 
 class ApiKey(_Strict):
@@ -263,6 +275,8 @@ class ApiKey(_Strict):
     limits: KeyLimits | None = None
     budgets: tuple[Budget, ...] | None = None
     admin: bool = False  # may read GET /admin/usage
+
+    _budgets = field_validator("budgets")(_distinct_budgets)
 
 
 class ApiKeysSettings(_Strict):

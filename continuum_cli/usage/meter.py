@@ -56,6 +56,8 @@ class Meter:
         if not self.caller.metered:
             return
         price = price_for(self.state.settings.pricing, route.upstream_model, route.requested)
+        if price is None and any(b.cost_usd is not None for b in self.caller.budgets):
+            _warn_unpriced(route.upstream_model)
         plan = admission_plan(self.caller, input_tokens, cost_usd(price, input_tokens, 0),
                               time.time(), uuid.uuid4().hex)
         decision = await gate.admit(self.state, plan, self.caller)
@@ -181,6 +183,17 @@ async def admit(request: Any, route: Any, input_tokens: int) -> None:
     meter = request.context.get("meter") if request.context is not None else None
     if meter is not None:
         await meter.admit(route, input_tokens)
+
+
+_UNPRICED_WARNED: set[str] = set()
+
+
+def _warn_unpriced(model: str) -> None:
+    """A cost budget cannot count a model without a price: say so once per model."""
+    if model not in _UNPRICED_WARNED:
+        _UNPRICED_WARNED.add(model)
+        log.warning("no price for model %s under `pricing`: its requests do not count toward "
+                    "cost_usd budgets", model)
 
 
 def serving(request: Any, route: Any) -> None:
