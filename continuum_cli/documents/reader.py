@@ -41,7 +41,7 @@ class DocumentReader:
             raise InvalidRequest(f"PDF document {name} is not a PDF (it does not start with "
                                  "%PDF-)")
         try:
-            outcome = await self._outcome(content_key(data, self.settings.max_pages), data)
+            outcome = await self._outcome(await _key(data, self.settings.max_pages), data)
         except WorkerFailed as exc:
             raise InvalidRequest(f"PDF document {name} cannot be read: {exc.message}") from None
         if outcome.error:
@@ -62,7 +62,7 @@ class DocumentReader:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._reading[key] = future
         try:
-            outcome = await self._extract(data)
+            outcome = await self._extract(key, data)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -75,7 +75,7 @@ class DocumentReader:
         future.set_result(outcome)
         return outcome
 
-    async def _extract(self, data: bytes) -> Outcome:
+    async def _extract(self, key: str, data: bytes) -> Outcome:
         try:
             reply = await self.pool.extract(data, self.settings.max_pages)
         except WorkerFailed as exc:
@@ -84,13 +84,19 @@ class DocumentReader:
             outcome = Outcome(error=exc.message)  # a timeout stays a timeout: keep it
         else:
             outcome = _from_reply(reply)
-        key = content_key(data, self.settings.max_pages)
         self.cache.put(key, outcome)
         return outcome
 
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
+
+
+async def _key(data: bytes, max_pages: int) -> str:
+    """The cache key; a large PDF is hashed by a thread, not on the event loop."""
+    if len(data) > 1 << 20:
+        return await asyncio.to_thread(content_key, data, max_pages)
+    return content_key(data, max_pages)
 
 
 def _from_reply(reply: dict[str, object]) -> Outcome:

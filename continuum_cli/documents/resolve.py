@@ -61,7 +61,7 @@ class Resolver:
         elif source.get("type") == "url":
             await self._from_url(block, str(source.get("url") or ""), where)
         else:
-            data = _decode(source.get("data"), f"{where}.source.data")
+            data = await _decode(source.get("data"), f"{where}.source.data")
             await self._typed(block, data, str(source.get("media_type") or ""), where,
                               f"document ({source.get('media_type') or 'no media type'})")
 
@@ -148,10 +148,15 @@ def _name(block: Block, where: str) -> str:
     return f'"{title}" ({where})' if isinstance(title, str) and title else f"at {where}"
 
 
-def _decode(data: Any, where: str) -> bytes:
+_OFF_LOOP = 1 << 20  # base64 longer than this is decoded by a thread, not the event loop
+
+
+async def _decode(data: Any, where: str) -> bytes:
     if not isinstance(data, str):
         raise InvalidRequest(f"{where}: field required")
     try:
+        if len(data) > _OFF_LOOP:
+            return await asyncio.to_thread(base64.b64decode, data, validate=True)
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest(f"{where}: base64 data is not valid") from None

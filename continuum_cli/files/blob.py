@@ -21,7 +21,7 @@ from typing import BinaryIO
 from continuum_cli.errors import InternalError
 from continuum_cli.files.ids import is_file_id
 
-_FLUSH = 1024 * 1024
+_FLUSH = 256 * 1024  # per upload in memory at most: many uploads at once stay small
 _READ = 256 * 1024
 PART_SUFFIX = ".part"
 
