@@ -305,3 +305,21 @@ def test_list_by_ids(files_router: RouterThread) -> None:
                      params=[("ids", made[0].id), ("ids", made[2].id), ("ids", "file_nope")])
     assert [f["id"] for f in resp.json()["data"]] == [made[2].id, made[0].id]
     assert resp.json()["has_more"] is False and resp.json()["next_page"] is None
+
+
+def test_a_gateway_sign_in_owns_files_as_its_key(scripted: ScriptedBackend,
+                                                 router_factory: Callable[..., RouterThread]
+                                                 ) -> None:
+    from tests.gateway.helpers import ALICE_KEY, BOB_KEY, gateway_config, sign_in
+
+    router = router_factory(gateway_config(scripted))
+    token = sign_in(router.anthropic_url)["access_token"]
+    signed_in = anthropic.Anthropic(base_url=router.anthropic_url, auth_token=token,
+                                    max_retries=0)
+    made = signed_in.beta.files.upload(file=("g.txt", b"via the gateway", "text/plain"))
+    # the token acts as alice's key: alice sees the file, bob does not
+    assert [f.id for f in claude(router, ALICE_KEY).beta.files.list()] == [made.id]
+    assert claude(router, BOB_KEY).beta.files.list().data == []
+    with pytest.raises(anthropic.NotFoundError):
+        claude(router, BOB_KEY).beta.files.retrieve_metadata(made.id)
+    assert signed_in.beta.files.download(made.id).read() == b"via the gateway"
