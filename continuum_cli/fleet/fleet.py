@@ -48,12 +48,15 @@ class Ticket:
         if self.closed:
             return
         self.closed = True
-        now = self.fleet.clock()
+        now, state = self.fleet.clock(), self.state
+        ejected = state.ejected_until
         if exc is None:
-            self.state.succeeded(now, now - self.started)
+            state.succeeded(now, now - self.started)
         else:
             self._judge(now, exc)
-        self.fleet.closed(self.state)
+        if state.ejected_until != ejected:
+            _log_ejection(state, now, ejected)
+        self.fleet.closed(state)
 
     def _judge(self, now: float, exc: BaseException) -> None:
         kind = classify.outcome(exc)
@@ -193,6 +196,15 @@ class Fleet:
         """Every configured backend's state, for /health, `continuum status` and metrics."""
         now, wall = self.clock(), time.time()
         return [_entry(state, now, wall) for state in self.states.values()]
+
+
+def _log_ejection(state: BackendState, now: float, before: float | None) -> None:
+    if state.ejected_until is None:
+        log.info("backend %s is ready again (the probe request succeeded)", state.name)
+    else:
+        log.warning("backend %s is down: ejected for %gs after %d failures in a row (%s)",
+                    state.name, round(state.ejected_until - now, 1), state.failures,
+                    state.last_error)
 
 
 def _entry(state: BackendState, now: float, wall: float) -> dict[str, Any]:

@@ -268,3 +268,28 @@ def test_reconfigure_while_a_stream_runs(router_factory, trio) -> None:
     names = [b["name"] for b in health(router)["backends"]]
     assert names == ["gpu-a", "gpu-c"]
     assert health(router)["backends"][0]["requests"] == 4  # gpu-a kept its counters
+
+
+def test_passive_ejection_then_one_probe_decides(router_factory, trio, caplog) -> None:
+    """Three 502s in a row eject gpu-a although its /health still says ok; after the 5 s
+    cooldown one request probes it, and its success brings it back."""
+    caplog.set_level(logging.INFO, logger="continuum")
+    router = router_factory(fleet_config(trio[:2], routing={"strategy": "priority"}))
+    trio[0].queue(*[Error(502, {"error": {"message": "bad gateway"}})] * 3)
+    for _ in range(3):
+        assert chat(router).status_code == 200  # each one failed over to gpu-b
+    entry = health(router)["backends"][0]
+    assert entry["status"] == "down" and 0 < entry["ejected_for"] <= 5
+    assert entry["consecutive_failures"] == 3 and "bad gateway" in entry["last_error"]
+    assert health(router)["status"] == "ok"  # gpu-b serves the model
+    for _ in range(3):
+        assert chat(router).status_code == 200
+    assert served(trio[:2]) == [3, 6]  # ejected: not even tried
+    wait_for(lambda: health(router)["backends"][0]["ejected_for"] is None, timeout=30)
+    assert chat(router).status_code == 200  # the probe, on gpu-a
+    assert served(trio[:2]) == [4, 6]
+    entry = health(router)["backends"][0]
+    assert entry["status"] == "ready" and entry["consecutive_failures"] == 0
+    assert chat(router).status_code == 200 and served(trio[:2]) == [5, 6]
+    assert "backend gpu-a is down: ejected for 5s after 3 failures in a row" in caplog.text
+    assert "backend gpu-a is ready again (the probe request succeeded)" in caplog.text
