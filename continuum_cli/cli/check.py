@@ -31,8 +31,12 @@ def summary(loaded: "LoadedConfig") -> dict[str, Any]:
             "name": b.name, "type": b.type,
             "url": normalize_base_url(b.url, b.type) if b.url else None,
             "models": list(b.models), "api_key": "set" if b.api_key else "unset",
-            "timeout": b.timeout,
+            "timeout": b.timeout, "weight": b.weight,
+            "health_check": {"path": b.health_check.path, "interval": b.health_check.interval,
+                             "timeout": b.health_check.timeout},
         } for b in s.backends],
+        "routing": {"strategy": s.routing.strategy, "max_attempts": s.routing.max_attempts,
+                    "fallbacks": {k: list(v) for k, v in s.routing.fallbacks.items()}},
         "model_aliases": dict(s.model_aliases),
         "web_search": {
             "enabled": s.web_search.enabled, "provider": s.web_search.provider,
@@ -52,9 +56,13 @@ def alias_warnings(s: "Settings") -> list[str]:
     listed = {m for b in s.backends for m in b.models}
     if not listed or any(not b.models for b in s.backends):
         return []
-    return [f"model_aliases.{alias} -> {target}: no backend lists `{target}` in its models"
-            for alias, target in s.model_aliases.items()
-            if target not in listed and target not in s.model_aliases]
+    aliases = [f"model_aliases.{alias} -> {target}: no backend lists `{target}` in its models"
+               for alias, target in s.model_aliases.items()
+               if target not in listed and target not in s.model_aliases]
+    fallbacks = [f"routing.fallbacks.{model} -> {target}: no backend lists `{target}` in its "
+                 "models" for model, targets in s.routing.fallbacks.items() for target in targets
+                 if target not in listed and target not in s.model_aliases]
+    return aliases + fallbacks
 
 
 def check(
@@ -103,6 +111,10 @@ def _render(data: dict[str, Any]) -> None:
     ak = data["api_keys"]
     out.print(f"api_keys: {ak['mode']} mode, {ak['keys']} key(s)"
               + (f", keys_file {ak['keys_file']}" if ak["keys_file"] else ""))
+    routing = data["routing"]
+    fallbacks = "; ".join(f"{k} -> {', '.join(v)}" for k, v in routing["fallbacks"].items())
+    out.print(f"routing: {routing['strategy']}, up to {routing['max_attempts']} backend(s) per "
+              f"request" + (f", fallbacks {fallbacks}" if fallbacks else ""))
     out.print(f"server: {data['bind_address']}")
     for warning in data["warnings"]:
         err.print(f"[yellow]![/] {warning}", highlight=False)

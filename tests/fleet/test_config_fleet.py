@@ -63,3 +63,24 @@ def test_strict_errors(edit: tuple[str, str], line: int | None, words: str) -> N
     assert words in text, text
     if line is not None:
         assert info.value.line == line, str(info.value)
+
+
+def test_continuum_check_shows_routing(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from continuum_cli.cli import app
+
+    path = tmp_path / "config.yaml"
+    path.write_text(TEAM.replace("qwen3-coder: qwen2.5-coder:7b", "qwen3-coder: [qwen2.5]"))
+    result = CliRunner().invoke(app, ["check", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # as printed, without the terminal's wrapping
+    assert "routing: round_robin, up to 2 backend(s) per request, fallbacks qwen3-coder -> " \
+           "qwen2.5" in text
+    assert "routing.fallbacks.qwen3-coder -> qwen2.5: no backend lists `qwen2.5`" in text
+    data = __import__("json").loads(
+        CliRunner().invoke(app, ["check", "--config", str(path), "--json"]).output)
+    assert data["routing"]["strategy"] == "round_robin"
+    assert data["backends"][0]["weight"] == 2
+    assert data["backends"][0]["health_check"] == {"path": "/ready", "interval": 0.5,
+                                                   "timeout": 1.0}
