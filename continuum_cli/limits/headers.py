@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from continuum_cli.limits.budgets import BudgetStanding
 
@@ -32,7 +33,12 @@ class RateStanding:
 
 
 def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(math.ceil(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(math.ceil(ts))
+
+
+@lru_cache(maxsize=256)
+def _rfc3339(second: int) -> str:  # a few distinct seconds per minute of traffic
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def anthropic_rate_headers(rates: Sequence[RateStanding]) -> dict[str, str]:
