@@ -92,6 +92,10 @@ async def openai_models(state: AppState, request: Request) -> Response:
 
 
 async def anthropic_models(state: AppState, request: Request) -> Response:
+    from continuum_cli.gateway import endpoints as gateway
+
+    if gateway.wants_gateway_models(state, request):  # Claude Code's model discovery
+        return await gateway.models(state, request)
     data = [{"type": "model", "id": name, "display_name": name, "created_at": _EPOCH}
             for name, _ in _model_names(state)]
     return json_response(200, {

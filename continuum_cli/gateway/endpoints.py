@@ -58,6 +58,16 @@ def unrouted_models(settings: Any, discovered: Any = None) -> list[str]:
     return missing
 
 
+def wants_gateway_models(state: Any, request: Request) -> bool:
+    """The gateway's list goes to signed-in clients, and to everyone once `gateway.models`
+    is set; an API-key client otherwise keeps the router's usual list."""
+    from continuum_cli.gateway.bearer import gateway_token
+
+    gateway = state.settings.gateway
+    return gateway.enabled and (bool(gateway.models)
+                                or gateway_token(request.headers) is not None)
+
+
 async def models(state: Any, request: Request) -> Response:
     data = model_list(state)
     if not data:

@@ -15,7 +15,6 @@ ROUTES = {
     "/anthropic/device": {"GET": verify.show, "POST": verify.submit},
     "/anthropic/managed/settings": {"GET": endpoints.managed_settings},
     "/anthropic/api/oauth/usage": {"GET": usage.usage},
-    "/anthropic/v1/models": {"GET": endpoints.models},
     "/anthropic/v1/metrics": {"POST": endpoints.telemetry},
     "/anthropic/v1/logs": {"POST": endpoints.telemetry},
     "/anthropic/v1/traces": {"POST": endpoints.telemetry},

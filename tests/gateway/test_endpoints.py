@@ -213,3 +213,11 @@ def test_unrouted_gateway_models_are_named(scripted: ScriptedBackend) -> None:
     assert unrouted_models(validate(config)) == ["claude-mystery-9"]
     config["model_aliases"]["default"] = scripted.models[0]
     assert unrouted_models(validate(config)) == []
+
+
+def test_api_key_clients_keep_the_usual_models_list(scripted: ScriptedBackend,
+                                                    router_factory: Factory) -> None:
+    router = router_factory(gateway_config(scripted))
+    answer = httpx.get(f"{router.anthropic_url}/v1/models", headers={"x-api-key": ALICE_KEY})
+    assert answer.status_code == 200
+    assert scripted.models[0] in [m["id"] for m in answer.json()["data"]]
