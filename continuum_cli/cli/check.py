@@ -46,8 +46,29 @@ def summary(loaded: "LoadedConfig") -> dict[str, Any]:
         "api_keys": {"mode": s.api_keys.mode, "keys": len(s.api_keys.keys),
                      "keys_file": s.api_keys.keys_file},
         "logging": {"level": s.logging.level, "format": s.logging.format},
-        "warnings": alias_warnings(s),
+        "tls": {"cert": s.server.tls.cert} if s.server.tls else None,
+        "gateway": _gateway(s),
+        "warnings": alias_warnings(s) + _gateway_warnings(s),
     }
+
+
+def _gateway(s: "Settings") -> dict[str, Any]:
+    from continuum_cli.gateway.checksum import settings_checksum
+
+    g = s.gateway
+    policy = settings_checksum(g.managed_settings) if g.managed_settings is not None else None
+    return {"enabled": g.enabled, "token_ttl": g.token_ttl, "refresh_ttl": g.refresh_ttl,
+            "managed_settings": policy, "models": [m.id for m in g.models],
+            "otlp_forward": g.otlp_forward, "public_url": g.public_url}
+
+
+def _gateway_warnings(s: "Settings") -> list[str]:
+    if not s.gateway.enabled or any(not b.models for b in s.backends):
+        return []  # models a backend reports at start-up may route them
+    from continuum_cli.gateway.endpoints import unrouted_models
+
+    return [f"gateway.models {model}: reaches no model; map it in model_aliases"
+            for model in unrouted_models(s)]
 
 
 def alias_warnings(s: "Settings") -> list[str]:
@@ -108,6 +129,11 @@ def _render(data: dict[str, Any]) -> None:
     ws = data["web_search"]
     out.print(f"web_search: {'enabled' if ws['enabled'] else 'disabled'} "
               f"(provider {ws['provider']}, key {ws['api_key']}, injection {ws['injection']})")
+    gw = data["gateway"]
+    if gw["enabled"]:
+        out.print(f"gateway: enabled ({'https' if data['tls'] else 'http'}; managed settings "
+                  f"{gw['managed_settings'] or 'none'}; models: "
+                  f"{', '.join(gw['models']) or 'from claude-* aliases'})")
     ak = data["api_keys"]
     out.print(f"api_keys: {ak['mode']} mode, {ak['keys']} key(s)"
               + (f", keys_file {ak['keys_file']}" if ak["keys_file"] else ""))

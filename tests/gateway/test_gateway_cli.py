@@ -99,3 +99,29 @@ def test_tokens_list_and_revoke(scripted: ScriptedBackend, router_factory: Facto
     assert httpx.post(url, json=BODY, headers=bearer(bob["access_token"])).status_code == 401
     unknown = continuum("gateway", "tokens", "revoke", "gws_nope", "--config", str(config))
     assert unknown.returncode == 1
+
+
+def test_check_summarises_the_gateway(scripted: ScriptedBackend, tmp_path: Path) -> None:
+    config = gateway_config(scripted, managed_settings={"env": {"A": "1"}},
+                            models=[{"id": "claude-sonnet-4-5"}, {"id": "claude-nowhere-1"}])
+    config["model_aliases"] = {"claude-sonnet-4-5": scripted.models[0]}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = continuum("check", "--json", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["gateway"]["enabled"] is True and data["tls"] is None
+    assert data["gateway"]["managed_settings"].startswith("sha256:")
+    assert data["gateway"]["models"] == ["claude-sonnet-4-5", "claude-nowhere-1"]
+    assert any("claude-nowhere-1" in w for w in data["warnings"])
+    shown = continuum("check", "--config", str(path))
+    assert "gateway: enabled (http; managed settings sha256:" in shown.stdout
+
+
+def test_gateway_needs_blocking_keys(tmp_path: Path, scripted: ScriptedBackend) -> None:
+    config = gateway_config(scripted)
+    config["api_keys"]["mode"] = "permissive"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = continuum("check", "--config", str(path))
+    assert done.returncode == 2 and "api_keys.mode: blocking" in done.stderr
