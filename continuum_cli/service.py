@@ -21,6 +21,7 @@ from continuum_cli.config.models import Settings
 from continuum_cli.documents.reader import DocumentReader
 from continuum_cli.files.blob import default_files_dir
 from continuum_cli.files.store import FileStore
+from continuum_cli.limits.gate import settler_of
 from continuum_cli.metrics import Metrics
 from continuum_cli.reload.apply import ReloadHooks, Reloader, apply_settings, carry_backend_facts
 from continuum_cli.server.http import Limits
@@ -132,6 +133,8 @@ class Service:
             documents=_documents(settings, previous),
         )
         state.files = _file_store(settings, self.store)
+        if previous is not None:  # usage on its way to the store outlives a reload
+            state.settler = settler_of(previous)
         if previous is not None:
             carry_backend_facts(previous, state)
         state.models_changed()

@@ -218,3 +218,34 @@ def test_added_and_removed_backends(start, two_backends, caplog) -> None:
     m = httpx.get(router.url + "/metrics").text
     assert 'continuum_backend_up{backend="b"} 1.0' in m
     assert 'continuum_backend_up{backend="a"}' not in m
+
+
+def test_limits_and_web_search_follow_a_reload(start, two_backends) -> None:
+    from tests.fakes.search_providers import FakeSearchServer
+
+    a, b = two_backends
+    keys = {"mode": "blocking", "keys": [{"key": "k1", "name": "alice",
+                                          "limits": {"requests_per_minute": 100}}]}
+    with FakeSearchServer("brave") as search:
+        router, path = start(config_for(a, b, "model-a", api_keys=keys))
+        client = anthropic.Anthropic(base_url=router.anthropic_url, api_key="k1",
+                                     max_retries=0)
+        request: dict[str, Any] = {
+            "model": "claude-sonnet-4-5", "max_tokens": 50,
+            "messages": [{"role": "user", "content": "Perform a web search for the query: "
+                                                     "asyncio"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
+        a.queue(Text("summary"))
+        before = client.messages.create(**request)
+        assert before.content[1].content.error_code == "unavailable"  # search disabled
+        web = {"enabled": True, "provider": "brave", "api_key": search.key,
+               "base_url": search.base_url}
+        keys["keys"][0]["limits"] = {"requests_per_minute": 2}
+        write(path, config_for(a, b, "model-a", api_keys=keys, web_search=web))
+        assert reload(router)
+        a.queue(Text("summary"))
+        after = client.messages.create(**request)
+        assert isinstance(after.content[1].content, list)  # results from the provider
+        assert search.queries == ["asyncio"]
+        with pytest.raises(anthropic.RateLimitError):  # 2 a minute now, 2 already used
+            client.messages.create(**request)
