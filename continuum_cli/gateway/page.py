@@ -34,7 +34,7 @@ def _document(title: str, body: str) -> bytes:
 
 
 def form(csrf_token: str, user_code: str = "", error: str | None = None,
-         notice: str | None = None) -> bytes:
+         notice: str | None = None, action: str = "device") -> bytes:
     parts = ["<h1>Sign in Claude Code</h1>",
              "<p>Check that the code below is the one your terminal shows, then sign in with "
              "your continuum API key.</p>"]
@@ -43,15 +43,18 @@ def form(csrf_token: str, user_code: str = "", error: str | None = None,
     if error:
         parts.append(f'<p class="error" role="alert" id="error">{escape(error)}</p>')
     described = ' aria-describedby="error" aria-invalid="true"' if error else ""
+    # focus where the person types next: the key when the code came pre-filled
+    code_focus, key_focus = ("", " autofocus") if user_code else (" autofocus", "")
     parts.append(
-        f'<form method="post" action="device">'
+        f'<form method="post" action="{escape(action)}">'
         f'<input type="hidden" name="csrf" value="{escape(csrf_token)}">'
         f'<label for="user_code">Code from your terminal</label>'
         f'<input id="user_code" name="user_code" value="{escape(user_code)}" required '
         f'autocomplete="off" autocapitalize="characters" spellcheck="false" '
-        f'placeholder="XXXX-XXXX" maxlength="20"{described}>'
+        f'placeholder="XXXX-XXXX" maxlength="20"{described}{code_focus}>'
         f'<label for="api_key">Your continuum API key</label>'
-        f'<input id="api_key" name="api_key" type="password" autocomplete="current-password">'
+        f'<input id="api_key" name="api_key" type="password" autocomplete="current-password"'
+        f'{key_focus}>'
         f'<div class="actions">'
         f'<button type="submit" name="action" value="approve">Approve</button>'
         f'<button type="submit" name="action" value="deny" formnovalidate>Deny</button>'

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from continuum_cli import auth
-from continuum_cli.gateway import codes, csrf, guard, page
+from continuum_cli.gateway import codes, csrf, guard, page, urls
 from continuum_cli.gateway.oauth import parse_form
 from continuum_cli.server.types import Request, Response
 
@@ -49,10 +49,19 @@ async def _html(state: Any, request: Request, status: int, body_of: Any) -> Resp
     return Response(status, body_of(token), "text/html; charset=utf-8", headers)
 
 
+def _action(state: Any, request: Request) -> str:
+    """Where the form posts: this page's own path, as the browser sees it."""
+    from urllib.parse import urlsplit
+
+    base = urls.base_url(request.headers, request.scheme, state.settings.gateway.public_url)
+    return urlsplit(base).path + "/device"
+
+
 async def show(state: Any, request: Request) -> Response:
     prefill = parse_qs(request.query).get("user_code", [""])[0][:20]
-    notice = state.settings.gateway.login_notice
-    return await _html(state, request, 200, lambda t: page.form(t, prefill, notice=notice))
+    notice, action = state.settings.gateway.login_notice, _action(state, request)
+    return await _html(state, request, 200,
+                       lambda t: page.form(t, prefill, notice=notice, action=action))
 
 
 async def submit(state: Any, request: Request) -> Response:
@@ -93,6 +102,7 @@ async def _decide(state: Any, request: Request, user_code: str, key_name: str | 
 async def _again(state: Any, request: Request, typed: str, reason: str,
                  status: int = 400) -> Response:
     message = _MESSAGES[reason]
-    notice = state.settings.gateway.login_notice
+    notice, action = state.settings.gateway.login_notice, _action(state, request)
     return await _html(state, request, status,
-                       lambda t: page.form(t, typed, error=message, notice=notice))
+                       lambda t: page.form(t, typed, error=message, notice=notice,
+                                           action=action))

@@ -93,3 +93,12 @@ def test_unknown_code_in_the_browser(gw: RouterThread, page: Any) -> None:
     alert = page.get_by_role("alert")
     alert.wait_for()
     assert "not valid or has expired" in alert.inner_text()
+
+
+def test_focus_and_trailing_slash(gw: RouterThread, page: Any) -> None:
+    started = start_device(gw.anthropic_url)
+    page.goto(f"{gw.anthropic_url}/device/?user_code={started['user_code']}")
+    # the code came pre-filled: the key field has the focus, typing goes there
+    page.keyboard.type(ALICE_KEY)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Device connected").wait_for()
