@@ -8,7 +8,7 @@ a file belongs to the key that uploaded it: other keys get the answer an unknown
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -121,34 +121,43 @@ def _expiry(value: str | None, name: str, bounds: tuple[int, int]) -> int | None
     return int(value)
 
 
-async def anthropic_upload(state: AppState, request: Request) -> Response:
+def _anthropic_fields(fields: dict[str, str]) -> tuple[str, int | None]:
+    expires = _expiry(fields.get("expires_in_seconds"), "expires_in_seconds",
+                      _ANTHROPIC_EXPIRY)
+    return "user_data", expires
+
+
+def _openai_fields(fields: dict[str, str]) -> tuple[str, int | None]:
+    purpose = fields.get("purpose", "").strip()
+    if not purpose or len(purpose) > 64:
+        raise InvalidRequest("purpose is required (e.g. user_data, assistants, batch)")
+    if fields.get("expires_after[anchor]", "created_at") != "created_at":
+        raise InvalidRequest("expires_after[anchor] must be created_at")
+    return purpose, _expiry(fields.get("expires_after[seconds]"), "expires_after[seconds]",
+                            _OPENAI_EXPIRY)
+
+
+async def _upload(state: AppState, request: Request,
+                  read_fields: Callable[[dict[str, str]], tuple[str, int | None]]
+                  ) -> FileRecord:
+    """Receive the file, check the other fields (a bad one removes the file), commit it."""
     upload = await _receive(state, request)
+    assert upload.writer is not None
     try:
-        expires = _expiry(upload.fields.get("expires_in_seconds"), "expires_in_seconds",
-                          _ANTHROPIC_EXPIRY)
+        purpose, expires = read_fields(upload.fields)
     except InvalidRequest:
-        assert upload.writer is not None
         await upload.writer.abort()
         raise
-    record = await _commit(state, request, upload, "user_data", expires)
+    return await _commit(state, request, upload, purpose, expires)
+
+
+async def anthropic_upload(state: AppState, request: Request) -> Response:
+    record = await _upload(state, request, _anthropic_fields)
     return json_response(200, shapes.anthropic_file(record))
 
 
 async def openai_upload(state: AppState, request: Request) -> Response:
-    upload = await _receive(state, request)
-    try:
-        purpose = upload.fields.get("purpose", "").strip()
-        if not purpose or len(purpose) > 64:
-            raise InvalidRequest("purpose is required (e.g. user_data, assistants, batch)")
-        if upload.fields.get("expires_after[anchor]", "created_at") != "created_at":
-            raise InvalidRequest("expires_after[anchor] must be created_at")
-        expires = _expiry(upload.fields.get("expires_after[seconds]"),
-                          "expires_after[seconds]", _OPENAI_EXPIRY)
-    except InvalidRequest:
-        assert upload.writer is not None
-        await upload.writer.abort()
-        raise
-    record = await _commit(state, request, upload, purpose, expires)
+    record = await _upload(state, request, _openai_fields)
     return json_response(200, shapes.openai_file(record))
 
 
