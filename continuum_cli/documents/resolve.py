@@ -177,26 +177,25 @@ def _needs_work(block: Block) -> bool:
     return pdf or source.get("type") == "url"
 
 
+_KINDS = frozenset({"document", "image", "container_upload"})
+
+
 def pending_blocks(req: MessagesRequest) -> Iterator[tuple[Block, str]]:
     """Every block that needs the resolver, with its path in the request: message content
     and the content of tool results (one fixed level, no recursion: a tool result's own
-    blocks are all that can carry a document)."""
+    blocks are all that can carry a document). Runs on every request: cheap per block."""
     for i, message in enumerate(req.messages):
         if not isinstance(message.content, list):
             continue
         for j, block in enumerate(message.content):
-            if not isinstance(block, dict):
-                continue
-            yield from _if_needed(block, f"messages.{i}.content.{j}")
-            inner = block.get("content") if block.get("type") == "tool_result" else None
-            for k, part in enumerate(inner if isinstance(inner, list) else []):
-                if isinstance(part, dict):
-                    yield from _if_needed(part, f"messages.{i}.content.{j}.content.{k}")
-
-
-def _if_needed(block: Block, where: str) -> Iterator[tuple[Block, str]]:
-    if _needs_work(block):
-        yield block, where
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind in _KINDS and _needs_work(block):
+                yield block, f"messages.{i}.content.{j}"
+            elif kind == "tool_result" and isinstance(block.get("content"), list):
+                for k, part in enumerate(block["content"]):
+                    if isinstance(part, dict) and part.get("type") in _KINDS \
+                            and _needs_work(part):
+                        yield part, f"messages.{i}.content.{j}.content.{k}"
 
 
 async def resolve_sources(req: MessagesRequest, resolver: Resolver) -> None:
