@@ -133,8 +133,9 @@ class ContinuumApp:
 
     def observe(self, request: Request, status: int, seconds: float, ttft: float | None,
                 tags: dict[str, Any]) -> None:
-        """Once per handled request, after its last byte (server/http.py): metrics, and the
-        end of the request on its config generation."""
+        """Once per answered request, after its last byte (server/http.py; also for requests
+        refused before `handle`, such as 413): metrics, and the end of the request on its
+        config generation."""
         state, routed = self._generations.pop(id(request), (None, tags))
         current = state or self.state
         first_token = tags.get("first_token_at")

@@ -168,10 +168,12 @@ class HTTPConnection:
         return asyncio.get_running_loop().time() + self.limits.header_timeout
 
     async def _read_request(self) -> Request | None:
+        self._started = time.perf_counter()
         event = self.conn.next_event()
         if event is h11.NEED_DATA:
             if not await self._await_first_bytes():
                 return None  # idle keep-alive connection timed out or closed: close quietly
+            self._started = time.perf_counter()  # the request began with its first bytes
             try:
                 event = await self._next_event(self._deadline())
             except TimeoutError:
@@ -470,6 +472,9 @@ class HTTPConnection:
         self.closing = True
         with contextlib.suppress(ClientGone, h11.LocalProtocolError):
             await self._send_response(response)
+        if self._observe is not None:  # refused before the app saw it (400, 408, 413, 431)
+            request = Request("", path, path, "", {}, b"", self.client)
+            self._record(request, response.status, self._started, response)
 
     def shutdown(self) -> None:
         """Graceful: finish the current response, then close. Idle connections close now."""

@@ -218,3 +218,20 @@ def test_time_to_first_token_is_the_first_model_output(router, scripted: Scripte
         name = "continuum_time_to_first_token_seconds_bucket"
         assert value(m, name, route=route, le="+Inf") == 1
         assert value(m, name, route=route, le="0.25") == 0, route  # the 0.4 s were counted
+
+
+def test_requests_refused_before_routing_are_counted(router_factory,
+                                                     scripted: ScriptedBackend) -> None:
+    import socket
+
+    router = router_factory(basic_config(scripted, server={"max_body_bytes": "1KiB"}))
+    resp = httpx.post(router.url + "/v1/chat/completions", content=b"x" * 4096,
+                      headers={"content-type": "application/json"})
+    assert resp.status_code == 413
+    with socket.create_connection(("127.0.0.1", router.port), timeout=10) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    m = scrape(router.url)
+    assert value(m, "continuum_requests_total", route="/v1/chat/completions",
+                 status="413") == 1
+    assert value(m, "continuum_requests_total", route="other", status="400") == 1
