@@ -168,7 +168,7 @@ def test_url_failures_are_400(router: RouterThread, pdf_server: Callable[..., st
 def test_a_hostile_pdf_is_400_in_time_while_other_requests_are_served(
         scripted: ScriptedBackend, router_factory: Callable[..., RouterThread]) -> None:
     router = router_factory(basic_config(scripted, documents={"timeout": "2s"}))
-    hostile = b64(pdfgen.slow_pdf(400_000))
+    hostile = b64(pdfgen.slow_pdf(1_000_000))
     body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [
         document({"type": "base64", "media_type": "application/pdf", "data": hostile})]}]}
     result: dict[str, Any] = {}

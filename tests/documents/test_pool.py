@@ -15,7 +15,7 @@ from tests import pdfgen
 
 pytestmark = pytest.mark.anyio
 GOOD = pdfgen.pdf([["alpha"], ["beta"]])
-SLOW = pdfgen.slow_pdf(400_000)  # tens of seconds of parsing
+SLOW = pdfgen.slow_pdf(1_000_000)  # tens of seconds of parsing
 
 
 def alive(pid: int) -> bool:
