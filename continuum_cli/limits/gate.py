@@ -95,6 +95,8 @@ class Settler:
         """A send failed: keep it for the next try (the newest `MAX_BACKLOG` records)."""
         settlement.extend(self.pending)
         settlement.records = settlement.records[-MAX_BACKLOG:]
+        settlement.adds = settlement.adds[-MAX_BACKLOG:]
+        settlement.releases = settlement.releases[-MAX_BACKLOG:]
         self.pending = settlement
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(1.0, self.flush)

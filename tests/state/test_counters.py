@@ -184,3 +184,16 @@ async def test_settlement_travels_with_the_next_admission(store) -> None:
                       records=[{"ts": NOW, "key": "carol"}, {"ts": NOW + 0.5, "key": "carol"}])
     assert (await store.admit([second], NOW + 1, done)).admitted
     assert [r["key"] for r in await store.usage_query(NOW - 1, NOW + 2)] == ["carol", "carol"]
+
+
+@pytest.mark.anyio
+async def test_large_settlement_after_an_outage(store) -> None:
+    """A long backlog (thousands of adds and records) goes through in one settlement."""
+    end = NOW + 1e6
+    adds = [Check("sum", "otpm:dave", 10**9, 60, 3, f"m{i}") for i in range(3000)]
+    adds += [Check("counter", "budget:dave", 10**9, end, 2) for _ in range(3000)]
+    records = [{"ts": NOW, "key": "dave", "n": i} for i in range(3000)]
+    await store.settle(Settlement(adds, [], records), NOW)
+    assert await store.counters(["budget:dave"], NOW) == [6000]
+    state = (await store.admit([Check("sum", "otpm:dave", 10**9, 60, 0, "p")], NOW)).states[0]
+    assert state.used == 9000
