@@ -44,7 +44,11 @@ def summary(loaded: "LoadedConfig") -> dict[str, Any]:
             "injection": s.web_search.injection, "max_results": s.web_search.max_results,
         },
         "api_keys": {"mode": s.api_keys.mode, "keys": len(s.api_keys.keys),
-                     "keys_file": s.api_keys.keys_file},
+                     "keys_file": s.api_keys.keys_file,
+                     "limited": sum(1 for k in s.api_keys.keys if k.limits or k.budgets),
+                     "admin": sum(1 for k in s.api_keys.keys if k.admin)},
+        "state": _state_summary(s),
+        "pricing": sorted(s.pricing),
         "logging": {"level": s.logging.level, "format": s.logging.format},
         "tls": {"cert": s.server.tls.cert} if s.server.tls else None,
         "gateway": _gateway(s),
@@ -69,6 +73,18 @@ def _gateway_warnings(s: "Settings") -> list[str]:
 
     return [f"gateway.models {model}: reaches no model; map it in model_aliases"
             for model in unrouted_models(s)]
+
+
+def _state_summary(s: "Settings") -> dict[str, Any]:
+    """Where limits, budgets and the ledger live (a Redis URL without its password)."""
+    from continuum_cli.state import default_state_path
+    from continuum_cli.state.redis_store import _safe_url
+
+    st = s.state
+    where = (_safe_url(st.redis_url) if st.redis_url
+             else str(st.path or default_state_path()))
+    return {"store": "redis" if st.redis_url else "sqlite", "where": where,
+            "on_error": st.on_error, "timeout": st.timeout}
 
 
 def alias_warnings(s: "Settings") -> list[str]:
@@ -135,8 +151,11 @@ def _render(data: dict[str, Any]) -> None:
                   f"{gw['managed_settings'] or 'none'}; models: "
                   f"{', '.join(gw['models']) or 'from claude-* aliases'})")
     ak = data["api_keys"]
-    out.print(f"api_keys: {ak['mode']} mode, {ak['keys']} key(s)"
-              + (f", keys_file {ak['keys_file']}" if ak["keys_file"] else ""))
+    out.print(f"api_keys: {ak['mode']} mode, {ak['keys']} key(s), {ak['limited']} with "
+              f"limits or budgets" + (f", keys_file {ak['keys_file']}" if ak["keys_file"] else ""))
+    st = data["state"]
+    out.print(f"state: {st['store']} {st['where']} (on_error {st['on_error']}, timeout "
+              f"{st['timeout'] * 1000:.0f} ms)", highlight=False)
     routing = data["routing"]
     fallbacks = "; ".join(f"{k} -> {', '.join(v)}" for k, v in routing["fallbacks"].items())
     out.print(f"routing: {routing['strategy']}, up to {routing['max_attempts']} backend(s) per "

@@ -58,3 +58,26 @@ def test_caller_carries_limits_budgets_admin_and_defaults() -> None:
     assert [b.period for b in alice.budgets] == ["weekly"]
     assert not bob.admin and [b.tokens for b in bob.budgets] == [100] and bob.metered
     assert "k1" not in repr(alice)
+
+
+def test_check_shows_the_state_store_without_the_redis_password(tmp_path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "c.yaml"
+    config.write_text("state:\n  redis_url: redis://:hunter2@10.0.0.5:6379/0\n"
+                      "api_keys:\n  keys:\n    - {key: sk-secret-1, name: a, admin: true,\n"
+                      "       limits: {requests_per_minute: 5}}\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run([sys.executable, "-m", "continuum_cli", "check", "--json",
+                             "--config", str(config)], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["state"] == {"store": "redis", "where": "redis://***@10.0.0.5:6379/0",
+                             "on_error": "open", "timeout": 0.05}
+    assert data["api_keys"]["limited"] == 1 and data["api_keys"]["admin"] == 1
+    assert "hunter2" not in result.stdout and "sk-secret-1" not in result.stdout
