@@ -622,6 +622,7 @@ def _access(request: Request, response: Response | StreamingResponse | None, sta
     backend, model = tags.get("backend"), tags.get("model")
     # the fields, for `--log-format json` and for anyone filtering records
     extra = {"method": request.method, "path": request.path, "status": status,
-             "backend": backend, "model": model, "ms": round(ms, 1)}
+             "backend": backend, "model": model, "ms": round(ms, 1),
+             "key_name": tags.get("key")}  # the caller's key name, never the key
     access_log.info(fmt, request.method, request.path, status, backend or "-", model or "-",
                     ms, extra=extra)

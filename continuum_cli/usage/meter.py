@@ -96,6 +96,7 @@ class Meter:
                 "anthropic-ratelimit-")]:
             del response.headers[name]  # an upstream's own limits are not this key's
         response.headers.update(self.headers)
+        response.log["key"] = self.caller.name  # the access log's `key` field
         observer = UsageObserver(self._scale())
         if hasattr(response, "chunks"):
             self._watch_stream(response, observer)
