@@ -94,7 +94,8 @@ class AppState:
     @property
     def pending(self) -> bool:
         """True while finished requests' usage is still on its way to the store."""
-        return self.settler is not None and not self.settler.idle
+        settler = getattr(self.store, "settler", None)
+        return settler is not None and not settler.idle
 
     async def discover(self, timeout: float = 3.0,
                        backends: tuple[Backend, ...] | None = None) -> None:

@@ -127,9 +127,12 @@ class Settler:
 
 
 def settler_of(state: Any) -> Settler:
-    if state.settler is None:
-        state.settler = Settler(state.store)
-    settler: Settler = state.settler
+    """The router's settler. It belongs to the store, which every config generation (a hot
+    reload builds a new AppState) shares, so nothing pending is left behind by a reload."""
+    settler = getattr(state.store, "settler", None)
+    if settler is None:
+        settler = state.store.settler = Settler(state.store)
+    state.settler = settler
     return settler
 
 

@@ -207,5 +207,6 @@ def serving(request: Any, route: Any) -> None:
 
 async def drain(state: Any, timeout: float = 5.0) -> None:
     """Send the settlements still pending (at shutdown, before the store closes)."""
-    if state.settler is not None:
-        await state.settler.drain(timeout)
+    settler = getattr(state.store, "settler", None)
+    if settler is not None:
+        await settler.drain(timeout)

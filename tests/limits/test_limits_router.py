@@ -100,7 +100,7 @@ def _eventually(check, timeout: float = 10.0) -> bool:
 
 
 def _wait_settled(router) -> None:
-    assert _eventually(lambda: router.service.state.settler is None or router.service.state.settler.idle)
+    assert _eventually(lambda: not router.service.state.pending)
 
 
 def test_concurrent_requests_limit(scripted, router_factory, tmp_path) -> None:

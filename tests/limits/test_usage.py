@@ -41,8 +41,7 @@ def run_cli(config: dict[str, Any], tmp_path: Path, *args: str) -> subprocess.Co
 
 
 def _idle(router) -> bool:
-    settler = router.service.state.settler
-    return settler is None or settler.idle
+    return not router.service.state.pending
 
 
 def wait_settled(router) -> None:
