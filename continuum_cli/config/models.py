@@ -275,6 +275,9 @@ class ApiKey(_Strict):
     limits: KeyLimits | None = None
     budgets: tuple[Budget, ...] | None = None
     admin: bool = False  # may read GET /admin/usage
+    # the person behind the key: Claude Code shows it after a gateway sign-in, asks them to
+    # confirm it, and shows it in /status
+    email: str | None = None
 
     _budgets = field_validator("budgets")(_distinct_budgets)
 

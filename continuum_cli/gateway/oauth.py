@@ -64,9 +64,12 @@ async def device_authorization(state: Any, request: Request) -> Response:
     return json_response(200, body, _NO_STORE)
 
 
-def _token_body(tokens: Tokens) -> dict[str, Any]:
-    return {"access_token": tokens.access_token, "token_type": "Bearer",
+def _token_body(tokens: Tokens, email: str | None = None) -> dict[str, Any]:
+    body = {"access_token": tokens.access_token, "token_type": "Bearer",
             "expires_in": tokens.expires_in, "refresh_token": tokens.refresh_token}
+    if email:  # the account that approved the code (protocol extension)
+        body["email"] = email
+    return body
 
 
 _POLL_ERRORS = {
@@ -99,12 +102,13 @@ async def _device_grant(state: Any, form: dict[str, str]) -> Response:
     outcome, tokens = await state.gateway.poll(device_code)
     if tokens is None:
         raise OAuthError(outcome, _POLL_ERRORS[outcome], headers=_NO_STORE)
-    if bearer.key_by_name(tokens.key_name, state.api_keys) is None:
+    key = bearer.key_by_name(tokens.key_name, state.api_keys)
+    if key is None:
         await state.gateway.revoke_session(tokens.session)
         raise OAuthError("access_denied", "the key that approved this sign-in is no longer "
                          "enabled", headers=_NO_STORE)
     log.info("gateway: signed in as %s (session %s)", tokens.key_name, tokens.session)
-    return json_response(200, _token_body(tokens), _NO_STORE)
+    return json_response(200, _token_body(tokens, key.email), _NO_STORE)
 
 
 async def _refresh_grant(state: Any, form: dict[str, str]) -> Response:

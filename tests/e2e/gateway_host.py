@@ -99,7 +99,8 @@ class GatewayHost:
         self.router: RouterThread | None = None
 
     def start(self, budgets: list[dict[str, Any]] | None = None,
-              tls: dict[str, str] | None = None, **gateway: Any) -> str:
+              tls: dict[str, str] | None = None, email: str | None = None,
+              **gateway: Any) -> str:
         """Two backends (model-a, model-b) behind the gateway; returns the base URL.
         `budgets` go to alice's key (the one every sign-in here uses)."""
         import logging
@@ -117,6 +118,8 @@ class GatewayHost:
             config["api_keys"]["keys"][0]["budgets"] = budgets
         if tls:
             config["server"] = {"tls": tls}
+        if email:
+            config["api_keys"]["keys"][0]["email"] = email
         root = logging.getLogger("continuum")
         root.setLevel(logging.DEBUG)
         root.addHandler(self.logs)
@@ -285,7 +288,8 @@ def _login_in_pane(host: GatewayHost, base: str, **extra_env: str) -> None:
         login = [("Choose the text style", [["Enter"]]),
                  ("Enter to connect", [["Enter"]]),
                  ("Yes, trust this gateway", [["Up"], ["Enter"]]),
-                 ("Waiting for sign-in", [])]  # the code screen, kept for the test
+                 ("Waiting for sign-in", []),  # the code screen, kept for the test
+                 ("Yes, continue", [["Up"], ["Enter"]])]  # the account (email) confirmation
         host.result["checks"]["connected_screen"] = pane.drive(
             login, "Connected to Cloud gateway", timeout=120)
         after = [("Connected to Cloud gateway", [["Enter"]]),
@@ -311,7 +315,8 @@ def interactive(host: GatewayHost) -> None:
     browser ($BROWSER) completes the verification page, "Connected", then a prompt is
     answered; a later headless run revalidates the managed settings with If-None-Match."""
     base = host.start(managed_settings=POLICY, models=MODELS, poll_interval="2s",
-                      login_notice="Sign in with your continuum key from the team wiki.")
+                      login_notice="Sign in with your continuum key from the team wiki.",
+                      email="alice@example.com")
     _login_in_pane(host, base)
     host.claude(["-p", "hi", *STREAM_JSON], host.env())
 

@@ -152,6 +152,8 @@ def test_interactive_login_in_a_pty(gateway_scenario: Run) -> None:
     code_screen = [s for s in checks["screens"] if "Waiting for sign-in" in s]
     assert code_screen and code in code_screen[0]  # the code shown is the one approved
     assert "Sign in with your continuum key from the team wiki." in code_screen[0]
+    # the key's email came with the token: Claude Code asked to confirm the account
+    assert "Signed in to Cloud gateway as alice@example.com" in screens
     seen = paths(result)
     assert seen.index("/oauth/device_authorization") < seen.index("/oauth/token")
     grants = [r["grant_type"] for r in from_claude(result) if r["path"].endswith("/oauth/token")]

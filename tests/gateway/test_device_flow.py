@@ -224,3 +224,12 @@ def test_gateway_routes_absent_when_disabled(router: RouterThread) -> None:
     answer = httpx.get(f"{router.anthropic_url}/.well-known/oauth-authorization-server")
     assert answer.status_code == 404
     assert httpx.post(f"{router.anthropic_url}/oauth/token").status_code == 404
+
+
+def test_token_answer_names_the_keys_email(scripted: ScriptedBackend,
+                                           router_factory: Factory) -> None:
+    config = gateway_config(scripted)
+    config["api_keys"]["keys"][0]["email"] = "alice@example.com"
+    router = router_factory(config)
+    assert sign_in(base(router))["email"] == "alice@example.com"
+    assert "email" not in sign_in(base(router), api_key="sk-bob-0123456789abcdef")
