@@ -249,3 +249,44 @@ def test_limits_and_web_search_follow_a_reload(start, two_backends) -> None:
         assert search.queries == ["asyncio"]
         with pytest.raises(anthropic.RateLimitError):  # 2 a minute now, 2 already used
             client.messages.create(**request)
+
+
+def test_removed_backend_connection_closes_after_its_last_stream(start, two_backends) -> None:
+    """A stream on a backend the reload removes finishes normally; its upstream connection
+    then closes instead of going back to the pool, and nothing stays pooled for it."""
+    a, b = two_backends
+    a.default = Chunks(text_chunks(Text(WORDS), "model-a"), delay=0.05)
+    b.default = Text("from b")
+    router, path = start(config_for(a, b, "model-a"))
+    client = anthropic.Anthropic(base_url=router.anthropic_url, api_key="k", max_retries=0,
+                                 timeout=60)
+    result: list[Any] = []
+
+    def run() -> None:
+        with client.messages.stream(model="claude-sonnet-4-5", max_tokens=100,
+                                    messages=USER) as s:
+            result.append(s.get_final_message())
+
+    stream = threading.Thread(target=run)
+    stream.start()
+    deadline = time.monotonic() + 30
+    while not a.chat_requests() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    transport = router.service.state.upstream._transport
+    only_b = {"backends": [{"name": "b", "type": "generic", "url": b.url,
+                            "models": ["model-b"]}], "model_aliases": {"sonnet": "model-b"}}
+    write(path, only_b)
+    assert reload(router)
+    stream.join(60)
+    assert result and result[0].content[0].text == WORDS  # finished on the old config
+
+    def pooled_to_a() -> list[Any]:
+        conns = [c for c in list(transport._active) + [c for cs in transport._idle.values()
+                                                       for c in cs]]
+        return [c for c in conns if c.origin[2] == a.port and not c.closed]
+
+    deadline = time.monotonic() + 10
+    while pooled_to_a() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pooled_to_a() == []
+    assert ask(router).content[0].text == "from b"
