@@ -11,7 +11,14 @@ import ssl
 from urllib.parse import urlsplit
 
 from continuum_cli.config.models import Settings
-from continuum_cli.doctor.model import CheckResult, HttpOutcome, failed, passed, warned
+from continuum_cli.doctor.model import (
+    CheckResult,
+    HttpOutcome,
+    failed,
+    passed,
+    skipped,
+    warned,
+)
 from continuum_cli.gateway.claude_setup import is_loopback
 
 _ENDPOINTS = ("device_authorization_endpoint", "token_endpoint")
@@ -36,17 +43,24 @@ def discovery(router: str, outcome: HttpOutcome) -> CheckResult:
     return passed(name, f"/login URL: {router}/anthropic (token endpoint {body['token_endpoint']})")
 
 
-def transport(settings: Settings, presented: str | None) -> CheckResult:
+def transport(settings: Settings) -> CheckResult:
     name = "gateway TLS"
     host = settings.server.host
+    if settings.server.tls is not None:
+        return passed(name, f"https with {settings.server.tls.cert}")
+    if is_loopback(host):
+        return passed(name, f"http on loopback ({host}): Claude Code accepts it from this "
+                      "machine only")
+    return failed(name, f"plain http on {settings.server.bind_address}: Claude Code "
+                  "refuses http except on loopback, and tokens would cross the network "
+                  "in clear text", "set server.tls: {cert: ..., key: ...}, or run "
+                  "continuum serve --tls-self-signed")
+
+
+def fingerprint_check(settings: Settings, presented: str | None) -> CheckResult:
+    name = "gateway fingerprint"
     if settings.server.tls is None:
-        if is_loopback(host):
-            return passed(name, f"http on loopback ({host}): Claude Code accepts it from this "
-                          "machine only")
-        return failed(name, f"plain http on {settings.server.bind_address}: Claude Code "
-                      "refuses http except on loopback, and tokens would cross the network "
-                      "in clear text", "set server.tls: {cert: ..., key: ...}, or run "
-                      "continuum serve --tls-self-signed")
+        return skipped(name, "no certificate: plain http")
     return _certificate(name, settings.server.tls.cert, presented)
 
 
@@ -63,8 +77,8 @@ def _certificate(name: str, cert: str, presented: str | None) -> CheckResult:
         return failed(name, f"the router presents {presented}, not {configured} from {cert}",
                       "restart the router so it serves the configured certificate")
     seen = "presented by the router" if presented else "router not reached"
-    return passed(name, f"https; certificate SHA-256 fingerprint {configured} ({seen}); "
-                  "Claude Code shows it on first connect")
+    return passed(name, f"SHA-256 {configured} ({seen}); Claude Code shows it on first "
+                  "connect and pins it")
 
 
 async def presented_fingerprint(router: str, timeout: float) -> str | None:

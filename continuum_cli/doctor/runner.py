@@ -317,7 +317,8 @@ async def gateway_checks(ctx: Context) -> list[CheckResult]:
     url = ctx.url + "/anthropic/.well-known/oauth-authorization-server"
     found = await probes.request(ctx.http, "GET", url, timeout=ctx.opts.timeout)
     presented = await gateway.presented_fingerprint(ctx.url, ctx.opts.timeout)
-    return [gateway.discovery(ctx.url, found), gateway.transport(ctx.settings, presented)]
+    return [gateway.discovery(ctx.url, found), gateway.transport(ctx.settings),
+            gateway.fingerprint_check(ctx.settings, presented)]
 
 
 async def safety_checks(ctx: Context) -> list[CheckResult]:

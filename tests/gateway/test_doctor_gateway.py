@@ -45,6 +45,7 @@ def test_doctor_on_a_loopback_gateway(scripted: ScriptedBackend, router_factory:
     assert f"{router.url}/anthropic" in checks["gateway discovery"]["evidence"]
     assert checks["gateway TLS"]["status"] == "pass"
     assert "loopback" in checks["gateway TLS"]["evidence"]
+    assert checks["gateway fingerprint"]["status"] == "skip"
 
 
 def test_doctor_shows_the_fingerprint_over_https(scripted: ScriptedBackend,
@@ -57,8 +58,10 @@ def test_doctor_shows_the_fingerprint_over_https(scripted: ScriptedBackend,
     checks = _doctor(config, router, tmp_path / "config.yaml")
     assert checks["gateway discovery"]["status"] == "pass", checks["gateway discovery"]
     assert "https://127.0.0.1" in checks["gateway discovery"]["evidence"]
-    evidence = checks["gateway TLS"]["evidence"]
-    assert checks["gateway TLS"]["status"] == "pass" and tls.fingerprint(str(cert)) in evidence
+    assert checks["gateway TLS"]["status"] == "pass"
+    evidence = checks["gateway fingerprint"]["evidence"]
+    assert checks["gateway fingerprint"]["status"] == "pass"
+    assert tls.fingerprint(str(cert)) in evidence
     assert "presented by the router" in evidence
     assert checks["router"]["status"] == "pass"  # doctor trusts the router's own certificate
 
@@ -76,13 +79,14 @@ def _settings(**server: Any) -> Any:
 
 
 def test_transport_verdicts(tmp_path: Path) -> None:
-    assert doctor_gateway.transport(_settings(bind_address="0.0.0.0:8000"), None).status == \
-        "fail"
-    assert doctor_gateway.transport(_settings(bind_address="[::1]:8000"), None).status == "pass"
+    assert doctor_gateway.transport(_settings(bind_address="0.0.0.0:8000")).status == "fail"
+    assert doctor_gateway.transport(_settings(bind_address="[::1]:8000")).status == "pass"
     cert, key, _ = tls.self_signed(tmp_path, ["localhost"])
     secure = _settings(bind_address="0.0.0.0:8443", tls={"cert": str(cert), "key": str(key)})
-    assert doctor_gateway.transport(secure, tls.fingerprint(str(cert))).status == "pass"
-    wrong = doctor_gateway.transport(secure, "0" * 64)
+    assert doctor_gateway.transport(secure).status == "pass"
+    check = doctor_gateway.fingerprint_check
+    assert check(secure, tls.fingerprint(str(cert))).status == "pass"
+    wrong = check(secure, "0" * 64)
     assert wrong.status == "fail" and "restart" in (wrong.fix or "")
 
 
