@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv test test-fast zipapp bench bench-cli completions clean run claude-code
+.PHONY: venv test test-fast fuzz zipapp bench bench-cli completions clean run claude-code
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ venv: $(STAMP)
 test: $(STAMP)
 	@$(MAKE) -s claude-code || echo "note: Claude Code CLI not installed; end-to-end tests will skip"
 	$(PY) -m pytest -q
+
+# The property tests with 20 times the examples and random seeds (make test runs them with
+# the quick, deterministic `ci` profile); failures found are kept in .hypothesis/ and replayed.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/property
 
 # Everything except the slow packaging test.
 test-fast: $(STAMP)

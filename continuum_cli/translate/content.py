@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from continuum_cli.errors import InvalidRequest
+from continuum_cli.translate.partial_json import object_text
 
 Block = dict[str, Any]
 Part = dict[str, Any]
@@ -225,7 +226,12 @@ def tool_result_parts(block: Block, where: str = "tool_result") -> tuple[str, li
 
 
 def arguments_json(value: Any) -> str:
-    """OpenAI `function.arguments` for a tool_use `input` (always a JSON object text)."""
+    """OpenAI `function.arguments` for a tool_use `input` (always a JSON object text).
+
+    A string `input` (some clients send the arguments as JSON text) goes through
+    `object_text`: an object text is kept, a double-encoded or repairable one fixed, and
+    anything else carried under `_unparsed_arguments` -- never forwarded as it is, because
+    chat templates parse `arguments` as an object and a backend would answer 500."""
     if isinstance(value, str):
-        return value if value.strip() else "{}"
+        return object_text(value)
     return json.dumps(value if value is not None else {}, ensure_ascii=False)

@@ -155,7 +155,7 @@ def thinking_mode(req: MessagesRequest) -> str | None:
     if kind not in ("enabled", "adaptive"):
         return None
     effort = (req.output_config or {}).get("effort")
-    if effort in _EFFORTS:
+    if isinstance(effort, str) and effort in _EFFORTS:
         return _EFFORTS[effort]
     return _budget_effort(thinking.get("budget_tokens"))
 
