@@ -137,6 +137,9 @@ def _tls_announce(settings: "Settings") -> None:
         from continuum_cli.tls import colon_fingerprint, fingerprint
 
         digest = fingerprint(settings.server.tls.cert)
+        # on stdout as well, alone on its line: people and scripts compare it with the one
+        # Claude Code shows on first connect
+        print(f"TLS certificate SHA-256 fingerprint: {digest}", flush=True)
         log.info("TLS certificate SHA-256 fingerprint: %s", digest)
         log.info("  (as browsers show it: %s)", colon_fingerprint(digest))
         log.info("  Claude Code verifies the chain: for a self-signed or private-CA "

@@ -73,10 +73,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+def _serve(args: list[str], env: dict[str, str], stderr: int = subprocess.STDOUT
+           ) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "continuum_cli", "serve", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
 
 
 def _wait_for(proc: subprocess.Popen[str], pattern: str, timeout: float = 60) -> list[str]:
@@ -121,6 +121,15 @@ def test_serve_tls_self_signed_prints_the_fingerprint(scripted: ScriptedBackend,
         proc.terminate()
         proc.wait(20)
     assert printed.group(1) in again and "using self-signed certificate" in again
+    # stdout alone carries it too
+    proc = _serve(["--config", str(config), "--tls-self-signed"], env,
+                  stderr=subprocess.DEVNULL)
+    try:
+        alone = "".join(_wait_for(proc, "fingerprint"))
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert f"TLS certificate SHA-256 fingerprint: {printed.group(1)}" in alone
 
 
 def test_plain_http_gateway_on_a_network_address_warns(scripted: ScriptedBackend,
