@@ -293,3 +293,15 @@ def test_passive_ejection_then_one_probe_decides(router_factory, trio, caplog) -
     assert chat(router).status_code == 200 and served(trio[:2]) == [5, 6]
     assert "backend gpu-a is down: ejected for 5s after 3 failures in a row" in caplog.text
     assert "backend gpu-a is ready again (the probe request succeeded)" in caplog.text
+
+
+def test_first_byte_timeout_fails_over(router_factory, trio, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="continuum")
+    config = fleet_config(trio[:2], routing={"strategy": "priority"})
+    config["backends"][0]["timeout"] = "1s"
+    router = router_factory(config)
+    trio[0].delay = 3.0  # accepts, then says nothing for longer than the timeout
+    client = anthropic.Anthropic(base_url=router.anthropic_url, api_key="x", max_retries=0)
+    with client.messages.stream(model="m", max_tokens=20, messages=USER) as stream:
+        assert stream.get_final_text() == "Hello from the scripted backend."
+    assert "failover: gpu-a -> gpu-b (ReadTimeout)" in caplog.text
