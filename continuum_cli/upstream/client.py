@@ -279,7 +279,7 @@ class UpstreamClient:
                                         timeout=timeout)
             if resp.status_code >= 400:
                 return None
-            data = resp.json()
+            data = bounded_loads(resp.content)
         except (httpx.HTTPError, ValueError):
             return None
         return _token_count(data)
@@ -293,7 +293,8 @@ class UpstreamClient:
         for url in urls:
             try:
                 resp = await self.http.get(url, headers=self._headers(backend), timeout=timeout)
-                window = _window(resp.json()) if resp.status_code == 200 else None
+                window = _window(bounded_loads(resp.content)) if resp.status_code == 200 \
+                    else None
             except (httpx.HTTPError, ValueError):
                 window = None
             if window:

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from continuum_cli.wire.json_text import loads as bounded_loads
+
 CHARS_PER_TOKEN = 4.0  # the same rough rate the translator uses for unreported output
 
 
@@ -36,7 +38,7 @@ class UsageObserver:
     # -- whole bodies --------------------------------------------------------------------
     def feed_body(self, body: bytes) -> None:
         try:
-            data = json.loads(body)
+            data = bounded_loads(body)
         except (ValueError, UnicodeDecodeError):
             return
         if isinstance(data, dict) and isinstance(data.get("usage"), dict):
@@ -57,7 +59,7 @@ class UsageObserver:
 
     def _line(self, raw: bytes) -> None:
         try:
-            data = json.loads(raw)
+            data = bounded_loads(raw)
         except (ValueError, UnicodeDecodeError):
             return
         if not isinstance(data, dict):

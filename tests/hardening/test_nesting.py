@@ -371,3 +371,21 @@ def test_deep_stream_event_from_the_backend(router, scripted) -> None:
         {"name": "deep", "input_schema": {"type": "object"}}]), timeout=30)
     assert resp.status_code == 200
     assert resp.json()["content"][-1]["input"] == {"_unparsed_arguments": DEEP_ARGS}
+
+
+def test_deep_backend_body_on_the_openai_passthrough(router, scripted) -> None:
+    """The passthrough relays the backend's body as it is; the usage meter that reads it
+    must not trip over its nesting."""
+    body = (b'{"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", '
+            b'"content": "hi"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, '
+            b'"completion_tokens": 1}, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}")
+    scripted.queue(Raw("application/json", body))
+    resp = httpx.post(router.url + "/v1/chat/completions", timeout=30, json={
+        "model": "test-model", "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 200 and resp.content == body
+    stream = b'data: {"choices": [], "usage": {"x": ' + b"[" * 5000 + b"]" * 5000 + \
+        b'}}\n\ndata: [DONE]\n\n'
+    scripted.queue(Raw("text/event-stream", stream))
+    resp = httpx.post(router.url + "/v1/chat/completions", timeout=30, json={
+        "model": "test-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 200 and resp.content == stream
