@@ -349,6 +349,20 @@ class GatewaySettings(_Strict):
     # the base URL people use (e.g. https://gw.example.com/anthropic) when a proxy in front
     # does not pass Host / X-Forwarded-Host; default: taken from each request
     public_url: str | None = None
+    # proxies whose X-Forwarded-For names the client, for the sign-in attempt limits
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not an address or network (e.g. 10.0.0.0/8)")
+        return v
 
     @field_validator("token_ttl", "refresh_ttl", "device_code_ttl", "poll_interval",
                      mode="before")

@@ -3,9 +3,11 @@ gateway's shared secret, both kept in the state store so every replica sees the 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 ATTEMPTS = "gw_attempts"
@@ -42,6 +44,28 @@ async def shared_secret(store: Any, name: str) -> bytes:
     return bytes.fromhex(record["hex"])
 
 
-def client_ip(client: str) -> str:
+def peer_ip(client: str) -> str:
     """`1.2.3.4:5678` / `::1:5678` -> the address without the port."""
     return client.rpartition(":")[0] or client or "unknown"
+
+
+def _trusted(address: str, proxies: Sequence[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in proxies)
+
+
+def client_ip(client: str, forwarded_for: str = "", proxies: Sequence[str] = ()) -> str:
+    """The address attempts are counted for. Behind `gateway.trusted_proxies` it is the
+    right-most `X-Forwarded-For` hop that is not one of them (earlier hops are whatever the
+    client wrote); otherwise the connection's peer."""
+    peer = peer_ip(client)
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer

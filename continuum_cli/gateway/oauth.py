@@ -41,7 +41,8 @@ async def discovery(state: Any, request: Request) -> Response:
 
 async def device_authorization(state: Any, request: Request) -> Response:
     form = parse_form(request.body)
-    client = guard.client_ip(request.client)
+    client = guard.client_ip(request.client, request.header("x-forwarded-for"),
+                             state.settings.gateway.trusted_proxies)
     allowed, retry = await guard.allow(state.store, "device", client, *_DEVICE_STARTS)
     if not allowed:
         raise OAuthError("slow_down", "too many sign-ins started from this address; wait "

@@ -65,7 +65,8 @@ async def show(state: Any, request: Request) -> Response:
 
 
 async def submit(state: Any, request: Request) -> Response:
-    client = guard.client_ip(request.client)
+    client = guard.client_ip(request.client, request.header("x-forwarded-for"),
+                             state.settings.gateway.trusted_proxies)
     allowed, retry = await guard.allow(state.store, "device_page", client, *ATTEMPTS)
     if not allowed:
         log.warning("gateway: verification attempts from %s blocked for %ds", client, retry)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from continuum_cli.errors import InvalidRequest, OAuthError, RequestTooLarge, envelope
-from continuum_cli.gateway import checksum, codes, csrf, device, urls
+from continuum_cli.gateway import checksum, codes, csrf, device, guard, urls
 
 
 def test_user_codes_use_the_base20_alphabet_in_two_groups() -> None:
@@ -186,3 +186,18 @@ def test_metadata_endpoints_share_the_origin() -> None:
 ])
 def test_oauth_envelope(exc: BaseException, status: int, body: dict) -> None:
     assert envelope(exc, "oauth") == (status, body)
+
+
+@pytest.mark.parametrize("client,forwarded,proxies,expected", [
+    pytest.param("1.2.3.4:5000", "9.9.9.9", (), "1.2.3.4", id="no_proxies_header_ignored"),
+    pytest.param("1.2.3.4:5000", "9.9.9.9", ("10.0.0.0/8",), "1.2.3.4",
+                 id="peer_not_trusted"),
+    pytest.param("10.0.0.2:5000", "9.9.9.9", ("10.0.0.0/8",), "9.9.9.9", id="one_proxy"),
+    pytest.param("10.0.0.2:5000", "6.6.6.6, 9.9.9.9, 10.0.0.3", ("10.0.0.0/8",), "9.9.9.9",
+                 id="rightmost_untrusted_hop"),
+    pytest.param("10.0.0.2:5000", "", ("10.0.0.0/8",), "10.0.0.2", id="no_header"),
+    pytest.param("::1:5000", "", (), "::1", id="ipv6_peer"),
+])
+def test_client_ip(client: str, forwarded: str, proxies: tuple[str, ...],
+                   expected: str) -> None:
+    assert guard.client_ip(client, forwarded, proxies) == expected

@@ -221,3 +221,18 @@ def test_api_key_clients_keep_the_usual_models_list(scripted: ScriptedBackend,
     answer = httpx.get(f"{router.anthropic_url}/v1/models", headers={"x-api-key": ALICE_KEY})
     assert answer.status_code == 200
     assert scripted.models[0] in [m["id"] for m in answer.json()["data"]]
+
+
+def test_attempt_limit_per_client_behind_a_trusted_proxy(scripted: ScriptedBackend,
+                                                         router_factory: Factory) -> None:
+    router = router_factory(gateway_config(scripted, trusted_proxies=["127.0.0.1"]))
+    base = router.anthropic_url
+
+    def attempt(client: httpx.Client, who: str) -> int:
+        html = client.get(f"{base}/device").text
+        return client.post(f"{base}/device", headers={"x-forwarded-for": who}, data={
+            "csrf": csrf_field(html), "user_code": "BCDF-GHJK", "api_key": "x"}).status_code
+
+    with httpx.Client() as client:
+        assert [attempt(client, "203.0.113.7") for _ in range(11)][-1] == 429
+        assert attempt(client, "198.51.100.9") == 401  # another person behind the proxy
