@@ -9,6 +9,7 @@ send (client_id, scope) is required (RFC 6749 §3.2, RFC 8628 §3.1; Claude Code
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -25,8 +26,16 @@ _DEVICE_STARTS = (30, 600.0)  # device authorizations per client address per 10 
 
 
 def parse_form(body: bytes) -> dict[str, str]:
-    """application/x-www-form-urlencoded -> first value of each name; lenient."""
+    """application/x-www-form-urlencoded -> first value of each name; lenient: a JSON
+    object is read too (some clients send one), anything unreadable is an empty form."""
     text = body.decode("utf-8", "replace")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return {str(k): v for k, v in data.items() if isinstance(v, str)}
     return dict(reversed(parse_qsl(text, keep_blank_values=True)))
 
 

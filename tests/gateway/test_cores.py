@@ -201,3 +201,18 @@ def test_oauth_envelope(exc: BaseException, status: int, body: dict) -> None:
 def test_client_ip(client: str, forwarded: str, proxies: tuple[str, ...],
                    expected: str) -> None:
     assert guard.client_ip(client, forwarded, proxies) == expected
+
+
+@pytest.mark.parametrize("body,expected", [
+    pytest.param(b"grant_type=a&device_code=b&x=1", {"grant_type": "a", "device_code": "b",
+                                                     "x": "1"}, id="form"),
+    pytest.param(b"a=1&a=2", {"a": "1"}, id="first_value"),
+    pytest.param(b'{"grant_type": "a", "n": 5}', {"grant_type": "a"}, id="json_object"),
+    pytest.param(b"{broken", {"{broken": ""}, id="broken_json_read_as_form"),
+    pytest.param(b"\xff\xfe", {"\ufffd\ufffd": ""}, id="not_utf8"),
+    pytest.param(b"", {}, id="empty"),
+])
+def test_parse_form(body: bytes, expected: dict) -> None:
+    from continuum_cli.gateway.oauth import parse_form
+
+    assert parse_form(body) == expected
