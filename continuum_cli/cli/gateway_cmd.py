@@ -5,8 +5,6 @@ SQLite file by default, Redis when `state.redis_url` is set), so they work on a 
 router, and on every replica of one. Heavy modules are imported inside the commands.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
