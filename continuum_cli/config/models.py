@@ -344,6 +344,8 @@ class GatewaySettings(_Strict):
     poll_interval: float = 5.0
     login_notice: str | None = Field(default=None, max_length=500)
     managed_settings: dict[str, Any] | None = None
+    # per key name: that key's sign-ins get this settings object instead (None: no policy)
+    managed_settings_by_key: dict[str, dict[str, Any] | None] = {}
     models: tuple[GatewayModel, ...] = ()
     otlp_forward: str | None = None
     # the base URL people use (e.g. https://gw.example.com/anthropic) when a proxy in front

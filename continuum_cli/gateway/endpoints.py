@@ -17,8 +17,16 @@ _FORWARD_TIMEOUT = 5.0
 _last_forward_error = [0.0]
 
 
+def policy_for(gateway: Any, key_name: str | None) -> dict[str, Any] | None:
+    """The settings object for a caller: its key's own entry, else the team's."""
+    if key_name is not None and key_name in gateway.managed_settings_by_key:
+        return gateway.managed_settings_by_key[key_name]  # type: ignore[no-any-return]
+    return gateway.managed_settings  # type: ignore[no-any-return]
+
+
 async def managed_settings(state: Any, request: Request) -> Response:
-    settings = state.settings.gateway.managed_settings
+    caller = getattr(request, "caller", None)
+    settings = policy_for(state.settings.gateway, getattr(caller, "name", None))
     if settings is None:
         # 404 is "no managed policy"; 200 with {} would be "an empty policy"
         raise NotFound("no managed settings are configured (gateway.managed_settings)")

@@ -236,3 +236,16 @@ def test_attempt_limit_per_client_behind_a_trusted_proxy(scripted: ScriptedBacke
     with httpx.Client() as client:
         assert [attempt(client, "203.0.113.7") for _ in range(11)][-1] == 429
         assert attempt(client, "198.51.100.9") == 401  # another person behind the proxy
+
+
+def test_managed_settings_per_key(scripted: ScriptedBackend, router_factory: Factory) -> None:
+    router = router_factory(gateway_config(
+        scripted, managed_settings=POLICY,
+        managed_settings_by_key={"bob": {"env": {"ROLE": "admin"}}}))
+    alice = sign_in(router.anthropic_url)["access_token"]
+    bob = sign_in(router.anthropic_url, api_key="sk-bob-0123456789abcdef")["access_token"]
+    url = f"{router.anthropic_url}/managed/settings"
+    assert httpx.get(url, headers=bearer(alice)).json()["settings"] == POLICY
+    theirs = httpx.get(url, headers=bearer(bob))
+    assert theirs.json()["settings"] == {"env": {"ROLE": "admin"}}
+    assert theirs.json()["checksum"] != httpx.get(url, headers=bearer(alice)).json()["checksum"]
