@@ -16,6 +16,7 @@ store's atomic `kv_take`, so two replicas never both redeem one code or one refr
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,7 +61,9 @@ class GatewayStore:
                 break
         else:  # 20^8 codes: only a store that answers "taken" to everything gets here
             raise RuntimeError("could not allocate a unique user code")
-        grant = device.new_grant(user_code, self.clock(), ttl, self.settings.poll_interval, meta)
+        # whole seconds: the interval the client is told is the one its polls are held to
+        interval = math.ceil(self.settings.poll_interval)
+        grant = device.new_grant(user_code, self.clock(), ttl, interval, meta)
         await self.store.kv_put(DEVICE, digest, grant, ttl + _EXPIRED_GRACE)
         return device_code, grant
 
