@@ -189,13 +189,23 @@ def pending_blocks(req: MessagesRequest) -> Iterator[tuple[Block, str]]:
             continue
         for j, block in enumerate(message.content):
             kind = block.get("type") if isinstance(block, dict) else None
-            if kind in _KINDS and _needs_work(block):
+            if _kind_in(kind) and _needs_work(block):
                 yield block, f"messages.{i}.content.{j}"
             elif kind == "tool_result" and isinstance(block.get("content"), list):
                 for k, part in enumerate(block["content"]):
-                    if isinstance(part, dict) and part.get("type") in _KINDS \
+                    if isinstance(part, dict) and _kind_in(part.get("type")) \
                             and _needs_work(part):
                         yield part, f"messages.{i}.content.{j}.content.{k}"
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _kind_in(kind: object) -> bool:
+    # a client's `type` may be any JSON value (a list is unhashable: no set lookup)
+    return isinstance(kind, str) and kind in _KINDS
 
 
 async def resolve_sources(req: MessagesRequest, resolver: Resolver) -> None:
@@ -208,3 +218,6 @@ async def resolve_sources(req: MessagesRequest, resolver: Resolver) -> None:
     finally:
         for task in tasks:  # after a failure the others' work is no longer wanted
             task.cancel()
+            # a task that fails after the answer was decided (it was mid-download when
+            # cancelled): its error is retrieved, not logged as "never retrieved"
+            task.add_done_callback(_retrieve)

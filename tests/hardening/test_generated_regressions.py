@@ -54,3 +54,15 @@ def test_odd_effort_through_the_router(router) -> None:
     resp = httpx.post(router.anthropic_url + "/v1/messages", timeout=30, json=_request(
         thinking={"type": "adaptive"}, output_config={"effort": []}))
     assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("kind", [[], {}, ["document"], {"a": 1}])
+def test_unhashable_block_type_is_not_a_500(router, kind: Any) -> None:
+    """A block whose `type` is a list or an object broke the document resolver's scan
+    (TypeError: unhashable) -> 500."""
+    for content in ([{"type": kind, "text": "x"}],
+                    [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": kind}]}]):
+        resp = httpx.post(router.anthropic_url + "/v1/messages", timeout=30,
+                          json=_request(messages=[{"role": "user", "content": content}]))
+        assert resp.status_code in (200, 400), resp.text
+        assert resp.json()["type"] in ("message", "error")

@@ -41,7 +41,7 @@ image_sources = st.one_of(
     st.fixed_dictionaries({"type": st.just("base64"), "media_type": st.sampled_from(
         ["image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"]), "data": _b64}),
     st.fixed_dictionaries({"type": st.just("url"), "url": st.sampled_from(
-        ["https://example.com/a.png", "", "ftp://x"])}),
+        ["http://127.0.0.1:9/a.png", "", "ftp://x"])}),
     st.fixed_dictionaries({"type": st.just("file"), "file_id": ids}))
 text_blocks = st.fixed_dictionaries({"type": st.just("text"), "text": texts},
                                     optional={"cache_control": st.just({"type": "ephemeral"}),
@@ -55,7 +55,7 @@ document_sources = st.one_of(
     st.fixed_dictionaries({"type": st.just("content"),
                            "content": st.one_of(texts, st.lists(st.one_of(
                                text_blocks, image_blocks), max_size=3))}),
-    st.fixed_dictionaries({"type": st.just("url"), "url": st.just("https://e.com/a.pdf")}))
+    st.fixed_dictionaries({"type": st.just("url"), "url": st.just("http://127.0.0.1:9/a.pdf")}))
 document_blocks = st.fixed_dictionaries(
     {"type": st.just("document"), "source": document_sources},
     optional={"title": texts, "context": texts, "citations": st.just({"enabled": True})})
