@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from continuum_cli.errors import InvalidRequest
-from continuum_cli.translate.partial_json import object_text
+from continuum_cli.translate.partial_json import INVALID_ARGUMENTS_KEY, object_text
 
 Block = dict[str, Any]
 Part = dict[str, Any]
@@ -234,4 +234,7 @@ def arguments_json(value: Any) -> str:
     chat templates parse `arguments` as an object and a backend would answer 500."""
     if isinstance(value, str):
         return object_text(value)
-    return json.dumps(value if value is not None else {}, ensure_ascii=False)
+    if value is None or isinstance(value, dict):
+        return json.dumps(value or {}, ensure_ascii=False)
+    return json.dumps({INVALID_ARGUMENTS_KEY: json.dumps(value, ensure_ascii=False)},
+                      ensure_ascii=False)

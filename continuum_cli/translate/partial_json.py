@@ -49,7 +49,7 @@ _REPAIR_RUN = re.compile(r'[^"\'\\\x00-\x1f]+')
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Where the text so far must not go out yet: before the opening brace, after a comma (a
 # trailing comma is repaired away) and inside an escape (`\'` is repaired to `'`).
-_HOLD = frozenset({"start", "key", "item", "escape", "unicode"})
+_HOLD = frozenset({"start", "key", "item", "escape", "unicode", "pair", "pair_u"})
 # JSON number grammar: sub-state -> character class -> next sub-state.
 _NUMBER = {
     "-": {"0": "0", "d": "int"},
@@ -65,9 +65,37 @@ _NUMBER_ENDS = frozenset({"0", "int", "frac", "exp"})
 
 
 def loads(text: str) -> Any:
-    """`json.loads` that refuses NaN and Infinity, which JavaScript's JSON.parse rejects, and
-    text nested deeper than the limit of `wire.json_text`."""
-    return bounded_loads(text, parse_constant=_reject_constant)
+    """`json.loads` that refuses NaN and Infinity, which JavaScript's JSON.parse rejects,
+    text nested deeper than the limit of `wire.json_text`, and `\\u` escapes of unpaired
+    UTF-16 surrogates, which Python's json accepts but strict parsers (the anthropic SDK's
+    jiter, RFC 7493 I-JSON) reject."""
+    value = bounded_loads(text, parse_constant=_reject_constant)
+    if "\\u" in text and _lone_surrogate(text):
+        raise ValueError("an unpaired surrogate escape is not valid JSON text here")
+    return value
+
+
+_U_ESCAPE = re.compile(r"(\\+)u([0-9a-fA-F]{4})")
+
+
+def _lone_surrogate(text: str) -> bool:
+    """Whether a `\\uXXXX` escape in `text` (a backslash run of odd length) is a high
+    surrogate not followed by a low one, or a low one not preceded by a high one."""
+    want_low_at = -1
+    for match in _U_ESCAPE.finditer(text):
+        if len(match.group(1)) % 2 == 0:
+            continue  # an escaped backslash, then the letter u
+        code = int(match.group(2), 16)
+        start = match.start() + len(match.group(1)) - 1
+        if 0xDC00 <= code <= 0xDFFF:
+            if start != want_low_at:
+                return True
+            want_low_at = -1
+        elif want_low_at != -1:
+            return True
+        elif 0xD800 <= code <= 0xDBFF:
+            want_low_at = match.end()
+    return want_low_at != -1
 
 
 def _reject_constant(name: str) -> Any:
@@ -140,11 +168,14 @@ class JsonPrefix:
         self._key = False  # the open string is an object key
         self._pending = ""  # rest of a literal, or the number sub-state
         self._hex = 0  # hex digits still due in a \u escape
+        self._code = 0  # the \u escape's value so far
+        self._want_low = False  # a high surrogate was read: its low half must follow
         self._steps: dict[str, Callable[[str], bool]] = {
             "start": self._start, "first_key": self._first_key, "key": self._key_start,
             "colon": self._colon, "value": self._value, "item": self._value,
             "first_item": self._first_item, "after": self._after, "done": self._done,
             "string": self._string, "escape": self._escape, "unicode": self._unicode,
+            "pair": self._pair, "pair_u": self._pair_u,
             "literal": self._literal, "number": self._number,
         }
 
@@ -281,16 +312,36 @@ class JsonPrefix:
 
     def _escape(self, c: str) -> bool:
         if c == "u":
-            self._state, self._hex = "unicode", 4
+            self._state, self._hex, self._code = "unicode", 4, 0
             return True
         self._state = "string"
         return c in _SIMPLE_ESCAPES
 
     def _unicode(self, c: str) -> bool:
+        if c not in _HEX:
+            return False
         self._hex -= 1
+        self._code = self._code * 16 + int(c, 16)
         if not self._hex:
-            self._state = "string"
-        return c in _HEX
+            return self._escaped(self._code)
+        return True
+
+    def _escaped(self, code: int) -> bool:
+        """A complete `\\uXXXX`: surrogates must come in pairs (see `loads`)."""
+        low = 0xDC00 <= code <= 0xDFFF
+        if low != self._want_low:
+            return False
+        self._want_low = 0xD800 <= code <= 0xDBFF
+        self._state = "pair" if self._want_low else "string"
+        return True
+
+    def _pair(self, c: str) -> bool:
+        self._state = "pair_u"
+        return c == "\\"
+
+    def _pair_u(self, c: str) -> bool:
+        self._state, self._hex, self._code = "unicode", 4, 0
+        return c == "u"
 
     def _literal(self, c: str) -> bool:
         if c != self._pending[:1]:

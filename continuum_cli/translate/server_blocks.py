@@ -16,6 +16,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from continuum_cli.translate.partial_json import INVALID_ARGUMENTS_KEY, object_text
+
 Block = dict[str, Any]
 SnippetOf = Callable[[Block], "str | None"]
 
@@ -35,9 +37,21 @@ def server_tool_call(block: Block) -> dict[str, Any]:
         "type": "function",
         "function": {
             "name": str(block.get("name") or "web_search"),
-            "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False),
+            "arguments": _arguments(block.get("input")),
         },
     }
+
+
+def _arguments(value: Any) -> str:
+    """Always the text of a JSON object: a text input is read as JSON text, any other
+    non-object is carried under `_unparsed_arguments` (chat templates parse arguments as an
+    object; `true` or `[1]` would make the backend answer 500)."""
+    if isinstance(value, str):
+        return object_text(value)
+    if value is None or isinstance(value, dict):
+        return json.dumps(value or {}, ensure_ascii=False)
+    return json.dumps({INVALID_ARGUMENTS_KEY: json.dumps(value, ensure_ascii=False)},
+                      ensure_ascii=False)
 
 
 def server_tool_message(
