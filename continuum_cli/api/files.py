@@ -27,6 +27,8 @@ log = logging.getLogger("continuum.files")
 # Anthropic: expires_in_seconds; OpenAI: expires_after[seconds] (both documented ranges)
 _ANTHROPIC_EXPIRY = (3600, 7_776_000)
 _OPENAI_EXPIRY = (3600, 2_592_000)
+# the purposes OpenAI's upload endpoint takes (the openai SDK's `FilePurpose`)
+OPENAI_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 
 
 def owner_of(state: AppState, request: Request) -> str:
@@ -129,8 +131,11 @@ def _anthropic_fields(fields: dict[str, str]) -> tuple[str, int | None]:
 
 def _openai_fields(fields: dict[str, str]) -> tuple[str, int | None]:
     purpose = fields.get("purpose", "").strip()
-    if not purpose or len(purpose) > 64:
-        raise InvalidRequest("purpose is required (e.g. user_data, assistants, batch)")
+    if not purpose:
+        raise InvalidRequest(f"purpose is required: one of {', '.join(OPENAI_PURPOSES)}")
+    if purpose not in OPENAI_PURPOSES:
+        raise InvalidRequest(f"purpose {purpose[:64]!r} is not one of "
+                             f"{', '.join(OPENAI_PURPOSES)}")
     if fields.get("expires_after[anchor]", "created_at") != "created_at":
         raise InvalidRequest("expires_after[anchor] must be created_at")
     return purpose, _expiry(fields.get("expires_after[seconds]"), "expires_after[seconds]",
@@ -140,10 +145,13 @@ def _openai_fields(fields: dict[str, str]) -> tuple[str, int | None]:
 async def _upload(state: AppState, request: Request,
                   read_fields: Callable[[dict[str, str]], tuple[str, int | None]]
                   ) -> FileRecord:
-    """Receive the file, check the other fields (a bad one removes the file), commit it."""
+    """Receive the file, check it and the other fields (a bad one removes the file), commit
+    it."""
     upload = await _receive(state, request)
     assert upload.writer is not None
     try:
+        if upload.writer.size == 0:
+            raise InvalidRequest("the file is empty: there is nothing to store")
         purpose, expires = read_fields(upload.fields)
     except InvalidRequest:
         await upload.writer.abort()

@@ -25,6 +25,7 @@ from continuum_cli.files.multipart import (
 )
 
 MAX_FIELD_BYTES = 64 * 1024
+MAX_FILENAME = 255  # characters, as most file systems allow for one name
 _SNIFF_BYTES = 4096
 # a body larger than the file limit by more than this cannot hold an acceptable upload
 MULTIPART_SLACK = 1024 * 1024
@@ -98,9 +99,9 @@ class _Receiver:
         if part.name == self.file_field:
             if self.upload.writer is not None:
                 raise InvalidRequest(f"only one `{self.file_field}` part may be uploaded")
+            self.upload.filename = _final_component(part.filename or "")
             self.upload.writer = BlobWriter(self.directory)
             await self.upload.writer.open()
-            self.upload.filename = _final_component(part.filename or "")
             self.upload.content_type = part.content_type
             self._in_file = True
         else:
@@ -141,8 +142,13 @@ class _Receiver:
 
 def _final_component(filename: str) -> str:
     """Only the last path component of a client's filename is kept (browsers and SDKs may
-    send a whole path, with either separator)."""
-    return filename.replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    send a whole path, with either separator). A longer name than `MAX_FILENAME` is refused:
+    cutting it would lose its extension, which says what the file is."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if len(name) > MAX_FILENAME:
+        raise InvalidRequest(f"the filename is {len(name)} characters long; at most "
+                             f"{MAX_FILENAME} are allowed")
+    return name
 
 
 def guess_mime_type(declared: str | None, filename: str, head: bytes) -> str:

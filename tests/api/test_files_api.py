@@ -188,6 +188,7 @@ def test_unknown_ids_are_404_in_the_route_envelope(files_router: RouterThread, p
     ("/anthropic/v1/files", {"nofile": "x"}, "no `file` part"),
     ("/anthropic/v1/files", {"expires_in_seconds": "5"}, "expires_in_seconds"),
     ("/v1/files", {}, "purpose is required"),
+    ("/v1/files", {"purpose": "nonsense"}, "purpose 'nonsense' is not one of assistants"),
 ])
 def test_bad_uploads_are_400(files_router: RouterThread, files_dir: Path, path: str,
                              fields: dict[str, str], message: str) -> None:
@@ -197,6 +198,28 @@ def test_bad_uploads_are_400(files_router: RouterThread, files_dir: Path, path: 
     assert not files_dir.exists() or os.listdir(files_dir) == []
     assert httpx.post(files_router.url + path, content=b"{}",
                       headers={"content-type": "application/json"}).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/anthropic/v1/files", "/v1/files"])
+@pytest.mark.parametrize(("filename", "content", "message"), [
+    ("empty.txt", b"", "the file is empty"),
+    ("n" * 300 + ".pdf", b"%PDF-", "the filename is 304 characters long; at most 255"),
+])
+def test_empty_files_and_overlong_names_are_400(files_router: RouterThread, files_dir: Path,
+                                                path: str, filename: str, content: bytes,
+                                                message: str) -> None:
+    resp = httpx.post(files_router.url + path, files={"file": (filename, content)},
+                      data={"purpose": "user_data"})
+    assert resp.status_code == 400 and message in resp.text, resp.text
+    assert not files_dir.exists() or os.listdir(files_dir) == []
+    assert httpx.get(files_router.url + path).json()["data"] == []
+
+
+def test_openai_sdk_purposes_are_accepted(files_router: RouterThread) -> None:
+    client = openai.OpenAI(base_url=files_router.url + "/v1", api_key="k", max_retries=0)
+    for purpose in ("assistants", "batch", "fine-tune", "vision", "user_data", "evals"):
+        made = client.files.create(file=("p.txt", b"p"), purpose=purpose)  # type: ignore[arg-type]
+        assert made.purpose == purpose
 
 
 def test_ownership_between_two_keys(scripted: ScriptedBackend,

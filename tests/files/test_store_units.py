@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from continuum_cli.errors import InvalidRequest
 from continuum_cli.files.ids import is_file_id, new_file_id
 from continuum_cli.files.shapes import content_disposition, rfc3339
 from continuum_cli.files.records import FileRecord, page
@@ -81,6 +82,12 @@ def test_mime_type(declared: str | None, name: str, head: bytes, expected: str) 
 ])
 def test_only_the_final_component_of_a_filename_is_kept(given: str, kept: str) -> None:
     assert _final_component(given) == kept
+
+
+def test_an_overlong_filename_is_refused_not_cut() -> None:
+    assert _final_component("/very/long/dir/" * 40 + "a" * 255) == "a" * 255
+    with pytest.raises(InvalidRequest, match="256 characters long"):
+        _final_component("a" * 256)
 
 
 def test_shapes_helpers() -> None:
