@@ -82,32 +82,50 @@ async def apply_settings(service: Any, settings: Settings) -> str:
     old = old_state.settings
     restart = restart_needed(old, settings)
     settings = keep_running(old, settings)
-    changes = backend_changes(old, settings)
+    state = await _prepare(service, old_state, settings)
+    # nothing below fails: the fleet takes the new backends (added and changed ones are not
+    # routable until an active check says ready; removed ones finish what is in flight)
+    await _admit_backends(state, backend_changes(old, settings))
+    service.app.state = state  # the swap: new requests get the new generation from here
+    service.configure(old, settings)
+    _retire(service, old_state)
+    await _commit(service, old_state, state)
+    return _announce(service, settings, restart)
+
+
+async def _prepare(service: Any, old_state: AppState, settings: Settings) -> AppState:
+    """The next generation, fully built, or ConfigError (logged and counted)."""
     try:
-        state = service.build_state(settings, previous=old_state)
+        state: AppState = service.build_state(settings, previous=old_state)
         for hook in service.reload_hooks.prepares:
             await _run(hook, old_state, state)
     except ConfigError as exc:
         report_failure(service, exc)
         raise
-    # nothing below fails: the fleet takes the new backends (added and changed ones are not
-    # routable until an active check says ready; removed ones finish what is in flight)
+    return state
+
+
+async def _admit_backends(state: AppState, changes: Any) -> None:
     state.checker.upstream = state.upstream
-    state.fleet.reconfigure(settings)
-    if changes.to_check:  # readiness before traffic, and their models, as at start-up
-        await _check(state, changes.to_check)
-        for backend in changes.to_check:
-            log.info("config reload: backend %s (%s) is %s", backend.name,
-                     "added" if backend in changes.added else "changed",
-                     state.fleet.status(backend.name))
-    service.app.state = state  # the swap: new requests get the new generation from here
-    service.configure(old, settings)
-    _retire(service, old_state)
+    state.fleet.reconfigure(state.settings)
+    if not changes.to_check:
+        return
+    await _check(state, changes.to_check)  # readiness before traffic, and their models
+    for backend in changes.to_check:
+        log.info("config reload: backend %s (%s) is %s", backend.name,
+                 "added" if backend in changes.added else "changed",
+                 state.fleet.status(backend.name))
+
+
+async def _commit(service: Any, old_state: AppState, state: AppState) -> None:
     for hook in service.reload_hooks.commits:
         try:
             await _run(hook, old_state, state)
         except Exception:
             log.exception("config reload: a commit hook failed")
+
+
+def _announce(service: Any, settings: Settings, restart: list[str]) -> str:
     text = summary(settings)
     log.info("config reloaded (%s)", text)
     for name in restart:
