@@ -28,7 +28,9 @@ PURE = sorted(
      *(PACKAGE / "fleet" / f"{name}.py" for name in ("state", "balancer", "classify")),
      *(PACKAGE / "files" / f for f in ("multipart.py", "ids.py", "records.py", "shapes.py")),
      *(PACKAGE / "documents" / f for f in ("pdf.py", "cache.py")),
-     PACKAGE / "claude_state" / "setup.py"]
+     PACKAGE / "claude_state" / "setup.py",
+     PACKAGE / "metrics" / "labels.py", PACKAGE / "metrics" / "access.py",
+     PACKAGE / "reload" / "diff.py"]
 )
 
 
