@@ -36,7 +36,7 @@ from continuum_cli.metrics.labels import route_label
 from continuum_cli.server.resources import LogThrottle
 from continuum_cli.server.types import Request, Response, StreamingResponse
 from continuum_cli.translate.sse_encode import encode_event
-from continuum_cli.usage.meter import METERED, Meter
+from continuum_cli.usage.meter import start as start_meter
 
 log = logging.getLogger("continuum.api")
 Handler = Callable[[AppState, Request], Awaitable[Response | StreamingResponse]]
@@ -165,19 +165,16 @@ class ContinuumApp:
                                    headers={"allow": ", ".join(sorted(methods))})
         if path not in PUBLIC and not (gateway and path in gateway_routes.PUBLIC):
             request = dataclasses.replace(request, caller=await _authenticate(state, request))
-        meter = None
-        if path in METERED:
-            meter = request.context["meter"] = Meter(state, request.caller, path,
-                                                     flavor_of(path))
+        meter = start_meter(state, request, path, flavor_of(path))
         try:
             response = await handler(state, request)
         except BaseException as exc:
             if isinstance(exc, ApiError):
                 _log_failure(request, exc)
             if meter is not None and isinstance(exc, Exception):
-                meter.failed(exc)
+                await meter.failed(exc)
             raise
-        return meter.attach(response) if meter is not None else response
+        return await meter.attach(response) if meter is not None else response
 
     def streams_body(self, method: str, path: str) -> bool:
         """Uploads take their body as it arrives (files.max_bytes, not server.max_body_bytes)."""

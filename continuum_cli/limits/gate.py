@@ -159,6 +159,20 @@ async def admit(state: Any, plan: Plan, caller: Caller) -> Decision | None:
     return decide(plan, admission, caller.name)
 
 
+async def peek(state: Any, plan: Plan, caller: Caller) -> Decision | None:
+    """The standing `plan` (adding nothing) describes, or None when the store fails (the
+    answer then goes without headers: a read never refuses anything)."""
+    settler = settler_of(state)
+    carried = settler.take()
+    try:
+        admission = await state.store.admit(list(plan.checks), plan.now, carried)
+    except StoreUnavailable as exc:
+        settler.give_back(carried)
+        errors_of(state.store).report("reading limits", exc, "answering without headers")
+        return None
+    return decide(plan, admission, caller.name)
+
+
 async def read_budgets(store: Any, caller: Caller, now: float | None = None
                        ) -> list[BudgetStanding]:
     """Each of the caller's budgets now: period, used, cap, utilization, resets_at (raises

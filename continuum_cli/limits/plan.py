@@ -8,6 +8,7 @@ when the answer ends (`settlement`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from continuum_cli.auth import Caller
@@ -80,3 +81,10 @@ def settlement(plan: Plan, output_tokens: int, output_cost: float | None
             if amount > 0:
                 adds.append(Check("counter", check.key, check.limit, check.span, amount))
     return adds, releases
+
+
+def read_only(plan: Plan) -> Plan:
+    """The same checks adding nothing: the standing of every limit, for the headers of an
+    answer that was not admitted (a store call with it counts nothing)."""
+    checks = tuple(dataclasses.replace(c, amount=0) for c in plan.checks)
+    return dataclasses.replace(plan, checks=checks)

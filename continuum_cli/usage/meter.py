@@ -25,7 +25,7 @@ from continuum_cli.limits.headers import (
     openai_rate_headers,
     unified_headers,
 )
-from continuum_cli.limits.plan import Plan, admission_plan, settlement
+from continuum_cli.limits.plan import Plan, admission_plan, read_only, settlement
 from continuum_cli.limits.pricing import cost_usd, price_for
 from continuum_cli.state.counters import Settlement
 from continuum_cli.usage.observe import Counts, UsageObserver
@@ -35,8 +35,10 @@ METERED = frozenset({"/anthropic/v1/messages", "/v1/messages", "/v1/chat/complet
 
 
 class Meter:
-    def __init__(self, state: Any, caller: Caller, path: str, flavor: str) -> None:
+    def __init__(self, state: Any, caller: Caller, path: str, flavor: str,
+                 ledger: bool = True) -> None:
         self.state = state
+        self.ledger = ledger  # a model request (recorded); else only its headers
         self.caller = caller
         self.path = path
         self.flavor = flavor
@@ -48,6 +50,7 @@ class Meter:
         self.plan: Plan | None = None
         self.headers: dict[str, str] = {}
         self.limited = False
+        self.checked = False  # limits were checked (admission ran, or a peek)
         self._done = False
 
     async def admit(self, route: Any, input_tokens: int) -> None:
@@ -55,6 +58,7 @@ class Meter:
         self.route, self.model, self.input_tokens = route, route.requested, input_tokens
         if not self.caller.metered:
             return
+        self.checked = True
         price = price_for(self.state.settings.pricing, route.upstream_model, route.requested)
         if price is None and any(b.cost_usd is not None for b in self.caller.budgets):
             _warn_unpriced(route.upstream_model)
@@ -71,9 +75,9 @@ class Meter:
         raise self._refusal(decision)
 
     def _headers(self, decision: Decision) -> dict[str, str]:
+        headers = self._rate_headers(decision)
         if self.flavor != "anthropic":
-            return openai_rate_headers(decision.rates, time.time())
-        headers = anthropic_rate_headers(decision.rates)
+            return headers
         standing = fullest(decision.budgets)
         if decision.admitted and standing is not None:
             headers.update(unified_headers(standing))
@@ -89,13 +93,32 @@ class Meter:
             exc.should_retry = False
         return exc
 
+    async def peek(self) -> None:
+        """An answer that was not admitted (another route, or a failure before admission)
+        still carries the key's per-minute standing: read it, counting nothing."""
+        if self.checked or self.caller.limits is None:
+            return
+        self.checked = True
+        plan = read_only(admission_plan(self.caller, 0, 0, time.time(), uuid.uuid4().hex))
+        decision = await gate.peek(self.state, plan, self.caller)
+        if decision is not None:
+            self.headers = self._rate_headers(decision)
+
+    def _rate_headers(self, decision: Decision) -> dict[str, str]:
+        if self.flavor != "anthropic":
+            return openai_rate_headers(decision.rates, time.time())
+        return anthropic_rate_headers(decision.rates)
+
     # -- the answer ----------------------------------------------------------------------
-    def attach(self, response: Any) -> Any:
+    async def attach(self, response: Any) -> Any:
         """Add the headers and watch the answer leave (JSON body or stream)."""
+        await self.peek()
         for name in [n for n in response.headers if n.lower().startswith(
                 "anthropic-ratelimit-")]:
             del response.headers[name]  # an upstream's own limits are not this key's
         response.headers.update(self.headers)
+        if not self.ledger:
+            return response
         response.log["key"] = self.caller.name  # the access log's `key` field
         observer = UsageObserver(self._scale())
         if hasattr(response, "chunks"):
@@ -105,12 +128,15 @@ class Meter:
             self.finish(response.status, observer.result())
         return response
 
-    def failed(self, exc: BaseException) -> None:
+    async def failed(self, exc: BaseException) -> None:
         status = getattr(exc, "status", 500)
+        if not self.limited:
+            await self.peek()
         if isinstance(exc, ApiError):
             for name, value in self.headers.items():
                 exc.headers.setdefault(name, value)
-        self.finish(status, Counts())
+        if self.ledger:
+            self.finish(status, Counts())
 
     def _watch_stream(self, response: Any, observer: UsageObserver) -> None:
         complete = False
@@ -195,6 +221,19 @@ def _warn_unpriced(model: str) -> None:
         _UNPRICED_WARNED.add(model)
         log.warning("no price for model %s under `pricing`: its requests do not count toward "
                     "cost_usd budgets", model)
+
+
+def start(state: Any, request: Any, path: str, flavor: str) -> Meter | None:
+    """The meter of one request: model requests are admitted and recorded; any other API
+    answer to a caller with limits gets its per-minute headers. None: nothing to do."""
+    caller = request.caller
+    if path in METERED:
+        meter = request.context["meter"] = Meter(state, caller, path, flavor)
+        return meter
+    api = path.startswith("/anthropic/") or path.startswith("/v1/")
+    if api and caller is not None and caller.limits is not None:
+        return Meter(state, caller, path, flavor, ledger=False)
+    return None
 
 
 def serving(request: Any, route: Any) -> None:

@@ -266,3 +266,29 @@ def test_upstream_ratelimit_headers_are_not_passed_through(scripted, router_fact
                    json={"model": "sonnet", "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 200
     assert not [h for h in r.headers if h.startswith("anthropic-ratelimit")]
+
+
+def test_every_answer_to_a_limited_key_carries_the_headers(scripted, router_factory,
+                                                          tmp_path) -> None:
+    router = router_factory(keyed(scripted, tmp_path, {"limits": {"requests_per_minute": 5}}))
+    c = client(router)
+    ask(c)
+    counted = c.messages.count_tokens(model="sonnet",
+                                      messages=[{"role": "user", "content": "hi"}])
+    assert counted.input_tokens > 0
+    raw = c.messages.with_raw_response.count_tokens(
+        model="sonnet", messages=[{"role": "user", "content": "hi"}])
+    # a read: the one message so far is all that counts
+    assert raw.headers["anthropic-ratelimit-requests-remaining"] == "4"
+    with pytest.raises(anthropic.NotFoundError) as info:
+        c.messages.create(model="no-such-model", max_tokens=5,
+                          messages=[{"role": "user", "content": "hi"}])
+    assert info.value.response.headers["anthropic-ratelimit-requests-limit"] == "5"
+    assert info.value.response.headers["anthropic-ratelimit-requests-remaining"] == "4"
+    models = httpx.get(router.url + "/v1/models", headers={"authorization": f"Bearer {ALICE}"})
+    assert models.headers["x-ratelimit-remaining-requests"] == "4"
+    # an unlimited key: none of them
+    plain = httpx.post(router.anthropic_url + "/v1/messages/count_tokens",
+                       headers={"x-api-key": BOB},
+                       json={"model": "sonnet", "messages": [{"role": "user", "content": "x"}]})
+    assert not [h for h in plain.headers if "ratelimit" in h]
