@@ -12,6 +12,7 @@ on screen. `result.json` in the spec's `out` directory holds:
                          Anthropic services" stops there, with the step "stuck")
     output       str     the whole terminal output, escape sequences removed
     steps        [str]   the steps that were reached
+    seconds      {step: s}  when each step was reached, from the start of `continuum claude`
     claude_json  obj     HOME/.claude.json afterwards
     prompts      [str]   user text of every chat request the backend got
     exit         str     the "exit status N" line, when continuum ended
@@ -26,6 +27,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +79,13 @@ class FirstRun:
         self.out = Path(spec["out"])
         self.claude_bin = spec["claude_bin"]
         self.extra_args: list[str] = list(spec.get("continuum_args", []))
-        self.result: dict[str, Any] = {"steps": [], "screens": []}
+        self.result: dict[str, Any] = {"steps": [], "screens": [], "seconds": {}}
+        self.started = time.monotonic()
         self.tmux = Tmux(self.out)
 
     def step(self, name: str) -> None:
         self.result["steps"].append(name)
+        self.result["seconds"][name] = round(time.monotonic() - self.started, 2)
 
     def run(self, backend: ScriptedBackend) -> None:
         home, work, bin_dir = self.out / "home", self.out / "work", self.out / "bin"

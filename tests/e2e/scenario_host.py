@@ -41,6 +41,7 @@ from tests.router import RouterThread
 
 SCENARIOS: dict[str, Callable[[Host], None]] = {}
 PAGE_SECRET = "ZEBRA-7731"
+REAL_COMMAND = "echo continuum-real-engine"
 PAGE_HTML = (f"<html><head><title>Continuum e2e page</title></head><body><h1>Field notes</h1>"
              f"<p>The secret word is {PAGE_SECRET}.</p></body></html>")
 
@@ -114,12 +115,13 @@ class Host:
         chat, stream_chat = upstream.chat, upstream.stream_chat
 
         async def recorded_chat(backend: Any, body: dict[str, Any]) -> Any:
-            calls.append({"backend": backend.name, "stream": False, "via": "chat"})
+            calls.append({"backend": backend.name, "stream": False, "via": "chat",
+                          "body": body})
             return await chat(backend, body)
 
         def recorded_stream(backend: Any, body: dict[str, Any]) -> Any:
             calls.append({"backend": backend.name, "stream": bool(body.get("stream")),
-                          "via": "stream_chat"})
+                          "via": "stream_chat", "body": body})
             return stream_chat(backend, body)
 
         upstream.chat, upstream.stream_chat = recorded_chat, recorded_stream
@@ -234,6 +236,27 @@ def plain(host: Host) -> None:
     host.claude_args = ["-p", "Say hello in one short sentence.",
                         "--tools", "", "--system-prompt", "You are a helpful assistant."]
     # A 135M model may ramble until its context is full; bound the answer (and the run time).
+    host.claude_env = {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "200"}
+
+
+@scenario
+def bash_real(host: Host) -> None:
+    """Bash with the REAL engine: llama.cpp (SmolLM2-135M) with a chat template that has a
+    tool-call format llama.cpp knows (`chat_template_file`), and `tool_choice: required` as a
+    request default (Claude Code sends none on main turns), so llama.cpp's grammar makes the
+    model call Bash with schema-valid arguments. Claude Code runs the command (echo only is
+    allowed) and sends the output back; the second turn is forced to call again, which
+    `--max-turns 2` stops. Output tokens and the context are kept small for a 2-core machine."""
+    backend = Backend(name="embedded", type="embedded", model_path=host.spec["model_path"],
+                      models=("smollm2-135m",), context_size=8192,
+                      chat_template_file=host.spec["chat_template_file"],
+                      request_defaults={"temperature": 0.0, "seed": 42,
+                                        "tool_choice": "required",
+                                        "parallel_tool_calls": False})
+    host.start_router(Settings(backends=(backend,), model_aliases={"default": "smollm2-135m"}))
+    host.claude_args = ["-p", f"Run this shell command with the Bash tool: {REAL_COMMAND}",
+                        "--bare", "--tools", "Bash", "--allowedTools", "Bash(echo:*)", "--max-turns", "2",
+                        "--system-prompt", "You run shell commands for the user."]
     host.claude_env = {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "200"}
 
 

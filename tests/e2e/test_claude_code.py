@@ -8,6 +8,7 @@ fake and the TLS page all live in the same namespace, so nothing can leave the m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 
 from tests.e2e import replies
-from tests.e2e.scenario_host import PAGE_SECRET
+from tests.e2e.scenario_host import PAGE_SECRET, REAL_COMMAND
 from tests.fakes.search_providers import DEFAULT_RESULTS
+from tests.fixtures_llama import TOOLS_TEMPLATE
 
 pytestmark = pytest.mark.e2e
 
@@ -118,3 +120,28 @@ def test_every_request_was_streamed(name: str, run_scenario: Run,
     calls = message_calls(result)
     assert calls and all(c["stream"] is True for c in calls), calls
     assert result["upstream"] and all(u["stream"] is True for u in result["upstream"])
+
+
+def test_bash_round_trip_with_the_real_engine(run_scenario: Run, llama_model_path: Path
+                                              ) -> None:
+    """llama.cpp itself makes the Bash call: Claude Code runs it and the output goes back to
+    the engine, which answers that turn too (with another forced call, stopped by
+    --max-turns 2)."""
+    result = run_scenario("bash_real", model_path=str(llama_model_path),
+                          chat_template_file=str(TOOLS_TEMPLATE), timeout=400)
+    bodies = [u["body"] for u in result["upstream"]]
+    assert len(bodies) >= 2 and all(u["backend"] == "embedded" for u in result["upstream"])
+    later = bodies[1]["messages"]
+    (call,) = next(m for m in later if m.get("role") == "assistant")["tool_calls"]
+    assert call["function"]["name"] == "Bash"
+    command = json.loads(call["function"]["arguments"])["command"]
+    tool = next(m for m in later if m.get("role") == "tool")
+    assert tool["tool_call_id"] == call["id"]
+    if command.strip() == REAL_COMMAND:  # what SmolLM2 writes here at temperature 0
+        assert "continuum-real-engine" in str(tool["content"])  # the shell really ran it
+    else:  # another CPU may sample other words; the result still came back
+        assert str(tool["content"]).strip()
+    served = [line for line in result["log"]
+              if "POST /anthropic/v1/messages" in line and " 200 " in line]
+    assert len(served) >= 2, result["log"][-20:]  # the turn holding the output was answered
+    assert result["claude"].get("terminal_reason") == "max_turns", result["claude"]
