@@ -24,6 +24,10 @@ log = logging.getLogger("continuum.files")
 NS = "files"
 EXPIRY_NS = "files_expiry"  # id -> {"at": expiry}: whose bytes the sweep removes, and when
 _ORPHAN_AGE = 3600.0  # an unfinished upload not written to for this long was abandoned
+# listing files and committing an upload are off the request hot path: they may wait on the
+# store longer than `state.timeout` (which bounds admissions), and a busy store must not
+# lose an upload that took minutes or fail a list under load
+STORE_TIMEOUT = 5.0
 
 
 class FileStore:
@@ -49,8 +53,10 @@ class FileStore:
         value = {k: v for k, v in asdict(record).items() if k != "id"}
         try:
             if record.expires_at is not None:  # the record expires by itself, its bytes not
-                await self.store.kv_put(EXPIRY_NS, record.id, {"at": record.expires_at})
-            await self.store.kv_put(NS, record.id, value, ttl=expires_in)
+                await self.store.kv_put(EXPIRY_NS, record.id, {"at": record.expires_at},
+                                        timeout=STORE_TIMEOUT)
+            await self.store.kv_put(NS, record.id, value, ttl=expires_in,
+                                    timeout=STORE_TIMEOUT)
         except BaseException:
             await blob.remove(self.path(record))
             raise
@@ -69,7 +75,8 @@ class FileStore:
 
     async def visible(self, owner: str | None) -> list[FileRecord]:
         """Every live file the owner may see, oldest first."""
-        records = [FileRecord.from_dict(k, v) for k, v in await self.store.kv_list(NS)]
+        listing = await self.store.kv_list(NS, timeout=STORE_TIMEOUT)
+        records = [FileRecord.from_dict(k, v) for k, v in listing]
         return [r for r in records if owner is None or r.owner == owner]
 
     async def delete(self, file_id: str, owner: str | None) -> FileRecord:
@@ -90,7 +97,7 @@ class FileStore:
         for path in blob.stale_parts(self.directory, _ORPHAN_AGE):
             await blob.remove(path)
             removed += 1
-        for file_id, value in await self.store.kv_list(EXPIRY_NS):
+        for file_id, value in await self.store.kv_list(EXPIRY_NS, timeout=STORE_TIMEOUT):
             if float(value.get("at", now)) <= now and is_file_id(file_id):
                 await blob.remove(blob.blob_path(self.directory, file_id))
                 await self.store.kv_delete(EXPIRY_NS, file_id)

@@ -124,9 +124,9 @@ class RedisStore:
         return decode(await self.run(self.redis.get(self._keys(ns, key)[0])))
 
     async def kv_put(self, ns: str, key: str, value: dict[str, Any],
-                     ttl: float | None = None) -> None:
+                     ttl: float | None = None, timeout: float | None = None) -> None:
         await self.run(self.script("put", self._keys(ns, key),
-                                   [encode(value), _ttl_ms(ttl), key, "0"]))
+                                   [encode(value), _ttl_ms(ttl), key, "0"]), timeout=timeout)
 
     async def kv_put_new(self, ns: str, key: str, value: dict[str, Any],
                          ttl: float | None = None) -> bool:
@@ -154,7 +154,8 @@ class RedisStore:
 
         return bool(await self.run(delete()))
 
-    async def kv_list(self, ns: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    async def kv_list(self, ns: str, prefix: str = "", timeout: float | None = None
+                      ) -> list[tuple[str, dict[str, Any]]]:
         index = f"{PREFIX}kvi:{ns}"
 
         async def listing() -> list[tuple[str, dict[str, Any]]]:
@@ -170,7 +171,7 @@ class RedisStore:
             return [(k, v) for k, t in zip(keys, texts, strict=True)
                     if t is not None and (v := decode(t)) is not None]
 
-        return await self.run(listing())
+        return await self.run(listing(), timeout=timeout)
 
     # -- limits and the usage ledger (see counters.py) ------------------------------------
     async def admit(self, checks: list[Check], now: float,

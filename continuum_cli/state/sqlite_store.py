@@ -172,9 +172,10 @@ class SQLiteStore:
         return decode(await self.run(lambda db: _get(db, ns, key, time.time())))
 
     async def kv_put(self, ns: str, key: str, value: dict[str, Any],
-                     ttl: float | None = None) -> None:
+                     ttl: float | None = None, timeout: float | None = None) -> None:
         text, expires = encode(value), _expires(ttl)
-        await self.run(lambda db: _put(db, ns, key, text, expires), write=True)
+        await self.run(lambda db: _put(db, ns, key, text, expires), write=True,
+                       timeout=timeout)
 
     async def kv_put_new(self, ns: str, key: str, value: dict[str, Any],
                          ttl: float | None = None) -> bool:
@@ -216,7 +217,8 @@ class SQLiteStore:
 
         return await self.run(delete, write=True)
 
-    async def kv_list(self, ns: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    async def kv_list(self, ns: str, prefix: str = "", timeout: float | None = None
+                      ) -> list[tuple[str, dict[str, Any]]]:
         def listing(db: sqlite3.Connection) -> list[tuple[str, str]]:
             # substr instead of LIKE: prefixes may contain % and _
             return db.execute(
@@ -224,7 +226,7 @@ class SQLiteStore:
                 "AND (expires IS NULL OR expires > ?) ORDER BY key",
                 (ns, len(prefix), prefix, time.time())).fetchall()
 
-        rows = await self.run(listing, inline=False)
+        rows = await self.run(listing, inline=False, timeout=timeout)
         return [(key, value) for key, text in rows if (value := decode(text)) is not None]
 
 

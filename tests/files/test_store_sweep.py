@@ -50,3 +50,17 @@ async def test_sweep(tmp_path: Path) -> None:
         assert not (tmp_path / "blobs" / kept).exists()
     finally:
         await store.close()
+
+
+async def test_files_wait_on_the_store_longer_than_an_admission(tmp_path: Path) -> None:
+    """`state.timeout` bounds the limits' hot path; a listing of files or an upload's
+    commit may take longer on a busy machine and still succeed."""
+    store = SQLiteStore(tmp_path / "s.db", timeout=1e-6)  # every off-thread call times out
+    await store.open()
+    try:
+        files = FileStore(store, tmp_path / "blobs", 10**6)
+        made = await upload(files, b"listed", expires_in=3600)
+        assert [r.id for r in await files.visible(None)] == [made]
+        assert await files.sweep(now=time.time() + 7200) == 1
+    finally:
+        await store.close()
