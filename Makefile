@@ -43,6 +43,9 @@ bench: $(STAMP)
 bench-cli: $(STAMP)
 	$(PY) bench/cli_startup.py
 
+bench-real: $(STAMP)
+	$(PY) bench/realengine.py
+
 completions: $(STAMP)
 	$(PY) -m continuum_cli.cli.completions_gen completions
 
