@@ -191,18 +191,22 @@ async def anthropic_list(state: AppState, request: Request) -> Response:
         wanted = set(ids[:100])
         return json_response(200, shapes.anthropic_list(
             [r for r in records if r.id in wanted], False))
-    after = query.get("after_id") or _cursor(query.get("page"))
+    # a `page` cursor wins: the SDKs resend the first call's own query with it
+    before, after = _cursor(query["page"]) if query.get("page") else \
+        (query.get("before_id"), query.get("after_id"))
     limit = _limit(query.get("limit"), 20, 1000)
-    found, more = page(records, limit, query.get("before_id"), after)
-    return json_response(200, shapes.anthropic_list(found, more))
+    found, more = page(records, limit, before, after)
+    return json_response(200, shapes.anthropic_list(found, more, backwards=bool(before)
+                                                    and not after))
 
 
-def _cursor(value: str | None) -> str | None:
-    if not value:
-        return None
-    if not value.startswith(shapes.PAGE_PREFIX):
-        raise InvalidRequest("page must be a next_page value from an earlier list answer")
-    return value[len(shapes.PAGE_PREFIX):]
+def _cursor(value: str) -> tuple[str | None, str | None]:
+    """(before_id, after_id) from a `next_page` value (`shapes.next_page`)."""
+    if value.startswith(shapes.BEFORE_PREFIX):
+        return value[len(shapes.BEFORE_PREFIX):], None
+    if value.startswith(shapes.PAGE_PREFIX):
+        return None, value[len(shapes.PAGE_PREFIX):]
+    raise InvalidRequest("page must be a next_page value from an earlier list answer")
 
 
 async def openai_list(state: AppState, request: Request) -> Response:

@@ -14,7 +14,8 @@ from typing import Any
 
 from continuum_cli.files.records import FileRecord
 
-PAGE_PREFIX = "page_"
+PAGE_PREFIX = "page_"  # next_page: the page after (older than) the id that follows
+BEFORE_PREFIX = "page_before_"  # ... before (newer than) it, walking a before_id list
 
 
 def rfc3339(seconds: float) -> str:
@@ -33,13 +34,22 @@ def anthropic_file(record: FileRecord) -> dict[str, Any]:
     return body
 
 
-def anthropic_list(records: list[FileRecord], has_more: bool) -> dict[str, Any]:
+def anthropic_list(records: list[FileRecord], has_more: bool,
+                   backwards: bool = False) -> dict[str, Any]:
     first = records[0].id if records else None
     last = records[-1].id if records else None
     return {"data": [anthropic_file(r) for r in records], "has_more": has_more,
             "first_id": first, "last_id": last,
-            # the cursor of newer SDKs (`page`): the next page starts after the last id
-            "next_page": f"{PAGE_PREFIX}{last}" if has_more and last else None}
+            "next_page": next_page(first, last, has_more, backwards)}
+
+
+def next_page(first: str | None, last: str | None, has_more: bool,
+              backwards: bool) -> str | None:
+    """The cursor of newer SDKs (`page`): the next page in the direction of the walk, past
+    the last id (or, walking a `before_id` list towards newer files, before the first)."""
+    if not has_more or first is None:
+        return None
+    return f"{BEFORE_PREFIX}{first}" if backwards else f"{PAGE_PREFIX}{last}"
 
 
 def anthropic_deleted(file_id: str) -> dict[str, Any]:

@@ -82,6 +82,28 @@ def test_anthropic_sdk_upload_list_retrieve_download_delete(files_router: Router
     assert first.id not in os.listdir(files_dir)
 
 
+def test_the_sdk_walks_a_list_from_a_cursor_in_either_direction(
+        files_router: RouterThread) -> None:
+    client = claude(files_router)
+    ids = [client.beta.files.upload(file=(f"w{i}.txt", b"w", "text/plain")).id
+           for i in range(7)]
+    newest = list(reversed(ids))
+    # the SDK resends the first call's query with each `page`: the walk goes on, in order
+    older = client.beta.files.list(limit=2, extra_query={"after_id": newest[0]})
+    assert [f.id for f in older] == newest[1:]
+    newer = client.beta.files.list(limit=2, extra_query={"before_id": newest[6]})
+    assert [f.id for f in newer] == [*newest[4:6], *newest[2:4], *newest[0:2]]
+    first = newer.model_dump()
+    assert (first["first_id"], first["last_id"], first["has_more"]) == \
+        (newest[4], newest[5], True)
+    assert first["next_page"] == f"page_before_{newest[4]}"
+    raw = httpx.get(files_router.anthropic_url + "/v1/files",
+                    params={"page": first["next_page"], "limit": 3}).json()
+    assert [f["id"] for f in raw["data"]] == newest[1:4] and raw["has_more"]
+    assert httpx.get(files_router.anthropic_url + "/v1/files",
+                     params={"page": "nonsense"}).status_code == 400
+
+
 def test_beta_header_accepted_not_required(files_router: RouterThread) -> None:
     body = {"file": ("a.txt", b"abc", "text/plain")}
     for headers in ({}, {"anthropic-beta": "files-api-2025-04-14"}):
