@@ -68,11 +68,11 @@ def pdf(pages: list[list[str] | None], title: str | None = None) -> bytes:
     return build(objects, info=info)
 
 
-def encrypted(data: bytes, password: str = "secret") -> bytes:
+def encrypted(data: bytes, password: str = "secret", owner: str | None = None) -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-    writer.encrypt(password, algorithm="RC4-128")
+    writer.encrypt(password, owner, algorithm="RC4-128")
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

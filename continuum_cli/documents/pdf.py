@@ -42,7 +42,7 @@ def extract(data: bytes, max_pages: int) -> Extracted:
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed files warn per object
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
+        if reader.is_encrypted and not _opens_without_password(reader):
             raise Unreadable("encrypted", "it is encrypted (password-protected); send a "
                                           "decrypted copy")
         return _pages_text(reader, max_pages)
@@ -55,6 +55,16 @@ def extract(data: bytes, max_pages: int) -> Extracted:
         raise Unreadable("malformed", "its objects are nested too deeply to read") from None
     except Exception as exc:  # pypdf raises many types on malformed input
         raise Unreadable("malformed", f"it is not a readable PDF ({_describe(exc)})") from None
+
+
+def _opens_without_password(reader: Any) -> bool:
+    """An encrypted PDF whose user password is empty (only an owner password restricts
+    printing or copying) opens in every viewer without asking: it is read the same way
+    (ISO 32000-1, 7.6.3.3: the empty string is tried as the user password)."""
+    try:
+        return bool(reader.decrypt(""))  # PasswordType.NOT_DECRYPTED is 0
+    except Exception:  # an algorithm pypdf cannot run without an optional dependency
+        return False
 
 
 def _pages_text(reader: Any, max_pages: int) -> Extracted:

@@ -39,6 +39,12 @@ def test_unreadable(make, reason: str, message: str) -> None:  # type: ignore[no
     assert message in info.value.message
 
 
+def test_an_owner_password_alone_does_not_stop_reading() -> None:
+    """Restrictions without a user password: viewers open it without asking, so do we."""
+    data = pdfgen.encrypted(pdfgen.pdf([["open to all"]]), password="", owner="boss")
+    assert extract(data, 100).text == "--- page 1 ---\nopen to all"
+
+
 def test_a_self_referencing_xref_chain_is_read_once() -> None:
     assert extract(pdfgen.xref_loop_pdf(), 100).text == "--- page 1 ---\nloop"
 
