@@ -151,17 +151,31 @@ def _final_component(filename: str) -> str:
     return name
 
 
+# the signatures of the types a message can use as they are (PDF and the vision formats)
+_MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+          (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
+
+
+def _sniff(head: bytes) -> str | None:
+    for magic, mime in _MAGIC:
+        if head.startswith(magic):
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 def guess_mime_type(declared: str | None, filename: str, head: bytes) -> str:
     """The part's own Content-Type when it says something, else the filename's extension,
-    else the content itself (a PDF, text), else application/octet-stream."""
+    else the content itself (a PDF, an image, text), else application/octet-stream."""
     declared = (declared or "").split(";")[0].strip().lower()
     if declared and declared != "application/octet-stream":
         return declared
     guessed = mimetypes.guess_type(filename)[0] if filename else None
     if guessed:
         return guessed
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
+    if sniffed := _sniff(head):
+        return sniffed
     if head and b"\x00" not in head and _is_utf8(head):
         return "text/plain"
     return "application/octet-stream"

@@ -71,6 +71,10 @@ def test_page_ascending_and_deleted_cursor() -> None:
     (None, "noext", b"plain words\n", "text/plain"),
     (None, "noext", b"\x00\x01\x02", "application/octet-stream"),
     (None, "img.png", b"", "image/png"),
+    ("application/octet-stream", "shot", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png"),
+    (None, "", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "image/jpeg"),
+    (None, "x", b"GIF89a\x01\x00\x01\x00\x00", "image/gif"),
+    (None, "x", b"RIFF\x24\x00\x00\x00WEBPVP8 \x00", "image/webp"),
 ])
 def test_mime_type(declared: str | None, name: str, head: bytes, expected: str) -> None:
     assert guess_mime_type(declared, name, head) == expected
