@@ -17,6 +17,7 @@ from continuum_cli.documents.openai_parts import file_parts, resolve_file_parts
 from continuum_cli.documents.resolve import Resolver, resolve_sources
 from continuum_cli.errors import FileNotFound, InvalidRequest
 from continuum_cli.files import blob, shapes
+from continuum_cli.files.ids import is_file_id
 from continuum_cli.files.records import FileRecord, page
 from continuum_cli.files.store import FileStore
 from continuum_cli.files.upload import Upload, check_declared_length, receive
@@ -193,7 +194,7 @@ async def anthropic_list(state: AppState, request: Request) -> Response:
             [r for r in records if r.id in wanted], False))
     # a `page` cursor wins: the SDKs resend the first call's own query with it
     before, after = _cursor(query["page"]) if query.get("page") else \
-        (query.get("before_id"), query.get("after_id"))
+        (_file_cursor(query, "before_id"), _file_cursor(query, "after_id"))
     limit = _limit(query.get("limit"), 20, 1000)
     found, more = page(records, limit, before, after)
     return json_response(200, shapes.anthropic_list(found, more, backwards=bool(before)
@@ -202,11 +203,19 @@ async def anthropic_list(state: AppState, request: Request) -> Response:
 
 def _cursor(value: str) -> tuple[str | None, str | None]:
     """(before_id, after_id) from a `next_page` value (`shapes.next_page`)."""
-    if value.startswith(shapes.BEFORE_PREFIX):
+    if value.startswith(shapes.BEFORE_PREFIX) and is_file_id(value[len(shapes.BEFORE_PREFIX):]):
         return value[len(shapes.BEFORE_PREFIX):], None
-    if value.startswith(shapes.PAGE_PREFIX):
+    if value.startswith(shapes.PAGE_PREFIX) and is_file_id(value[len(shapes.PAGE_PREFIX):]):
         return None, value[len(shapes.PAGE_PREFIX):]
     raise InvalidRequest("page must be a next_page value from an earlier list answer")
+
+
+def _file_cursor(query: dict[str, str], name: str) -> str | None:
+    """A list cursor is a file id (one deleted since is fine: ids are compared by order)."""
+    value = query.get(name) or None
+    if value is not None and not is_file_id(value):
+        raise InvalidRequest(f"{name} must be a file id from an earlier list answer")
+    return value
 
 
 async def openai_list(state: AppState, request: Request) -> Response:
@@ -220,7 +229,8 @@ async def openai_list(state: AppState, request: Request) -> Response:
     if order == "desc":
         records.reverse()
     limit = _limit(query.get("limit"), 10_000, 10_000)
-    found, more = page(records, limit, None, query.get("after"), descending=order == "desc")
+    found, more = page(records, limit, None, _file_cursor(query, "after"),
+                       descending=order == "desc")
     return json_response(200, shapes.openai_list(found, more))
 
 

@@ -100,8 +100,11 @@ def test_the_sdk_walks_a_list_from_a_cursor_in_either_direction(
     raw = httpx.get(files_router.anthropic_url + "/v1/files",
                     params={"page": first["next_page"], "limit": 3}).json()
     assert [f["id"] for f in raw["data"]] == newest[1:4] and raw["has_more"]
-    assert httpx.get(files_router.anthropic_url + "/v1/files",
-                     params={"page": "nonsense"}).status_code == 400
+    for path, cursor in (("/anthropic/v1/files", "page"), ("/anthropic/v1/files", "after_id"),
+                         ("/anthropic/v1/files", "before_id"), ("/v1/files", "after")):
+        for value in ("nonsense", "zzz", "page_zzz", "page_before_"):
+            resp = httpx.get(files_router.url + path, params={cursor: value})
+            assert resp.status_code == 400 and "earlier list answer" in resp.text, resp.text
 
 
 def test_beta_header_accepted_not_required(files_router: RouterThread) -> None:
