@@ -27,6 +27,7 @@ from continuum_cli.documents.reader import DocumentReader
 from continuum_cli.errors import InvalidRequest
 from continuum_cli.files import blob
 from continuum_cli.files.store import FileRecord, FileStore
+from continuum_cli.files.upload import canonical_type
 from continuum_cli.wire.anthropic import MessagesRequest
 
 Block = dict[str, Any]
@@ -126,7 +127,8 @@ class Resolver:
                 if resp.status_code != 200:
                     raise InvalidRequest(f"{where}: could not fetch document {url[:100]}: "
                                          f"HTTP {resp.status_code}")
-                mime = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+                mime = canonical_type(
+                    resp.headers.get("content-type", "").split(";")[0].strip().lower())
                 data = bytearray()
                 async for part in resp.aiter_bytes():
                     data += part

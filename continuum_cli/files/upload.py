@@ -165,12 +165,21 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
+# names clients use for a type that has another registered name (IANA)
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg",
+            "application/x-pdf": "application/pdf", "application/acrobat": "application/pdf"}
+
+
+def canonical_type(mime: str) -> str:
+    return _ALIASES.get(mime, mime)
+
+
 def guess_mime_type(declared: str | None, filename: str, head: bytes) -> str:
     """The part's own Content-Type when it says something, else the filename's extension,
     else the content itself (a PDF, an image, text), else application/octet-stream."""
     declared = (declared or "").split(";")[0].strip().lower()
     if declared and declared != "application/octet-stream":
-        return declared
+        return canonical_type(declared)
     guessed = mimetypes.guess_type(filename)[0] if filename else None
     if guessed:
         return guessed

@@ -71,6 +71,8 @@ def test_page_ascending_and_deleted_cursor() -> None:
     (None, "noext", b"plain words\n", "text/plain"),
     (None, "noext", b"\x00\x01\x02", "application/octet-stream"),
     (None, "img.png", b"", "image/png"),
+    ("image/jpg", "photo.jpg", b"", "image/jpeg"),
+    ("application/x-pdf", "a.pdf", b"", "application/pdf"),
     ("application/octet-stream", "shot", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png"),
     (None, "", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "image/jpeg"),
     (None, "x", b"GIF89a\x01\x00\x01\x00\x00", "image/gif"),
