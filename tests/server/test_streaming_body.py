@@ -127,7 +127,7 @@ def test_expect_100_continue_is_answered_when_the_route_reads(
 def test_keep_alive_after_a_complete_upload(upload_router: RouterThread) -> None:
     with httpx.Client(base_url=upload_router.url) as client:
         for i in range(3):
-            resp = client.post("/v1/files", files={"file": (f"{i}.txt", b"x" * i)},
+            resp = client.post("/v1/files", files={"file": (f"{i}.txt", b"x" * (i + 1))},
                                data={"purpose": "user_data"})
             assert resp.status_code == 200
         assert client.get("/v1/files").json()["data"][0]["filename"] == "2.txt"
