@@ -24,9 +24,9 @@ log = logging.getLogger("continuum.files")
 NS = "files"
 EXPIRY_NS = "files_expiry"  # id -> {"at": expiry}: whose bytes the sweep removes, and when
 _ORPHAN_AGE = 3600.0  # an unfinished upload not written to for this long was abandoned
-# listing files and committing an upload are off the request hot path: they may wait on the
-# store longer than `state.timeout` (which bounds admissions), and a busy store must not
-# lose an upload that took minutes or fail a list under load
+# the Files API is off the limits' hot path: it may wait on the store longer than
+# `state.timeout` (which bounds admissions); a busy store must not lose an upload that took
+# minutes, or fail a list, a lookup or a deletion under load
 STORE_TIMEOUT = 5.0
 
 
@@ -65,7 +65,7 @@ class FileStore:
     async def get(self, file_id: str, owner: str | None) -> FileRecord:
         if not is_file_id(file_id):
             raise FileNotFound(file_id)
-        value = await self.store.kv_get(NS, file_id)
+        value = await self.store.kv_get(NS, file_id, timeout=STORE_TIMEOUT)
         if value is None:
             raise FileNotFound(file_id)
         record = FileRecord.from_dict(file_id, value)
@@ -81,10 +81,10 @@ class FileStore:
 
     async def delete(self, file_id: str, owner: str | None) -> FileRecord:
         record = await self.get(file_id, owner)
-        await self.store.kv_delete(NS, file_id)
+        await self.store.kv_delete(NS, file_id, timeout=STORE_TIMEOUT)
         await blob.remove(self.path(record))
         if record.expires_at is not None:
-            await self.store.kv_delete(EXPIRY_NS, file_id)
+            await self.store.kv_delete(EXPIRY_NS, file_id, timeout=STORE_TIMEOUT)
         return record
 
     async def sweep(self, now: float | None = None) -> int:

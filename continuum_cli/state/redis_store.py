@@ -120,8 +120,9 @@ class RedisStore:
     def _keys(ns: str, key: str) -> list[str]:
         return [f"{PREFIX}kv:{ns}:{key}", f"{PREFIX}kvi:{ns}"]
 
-    async def kv_get(self, ns: str, key: str) -> dict[str, Any] | None:
-        return decode(await self.run(self.redis.get(self._keys(ns, key)[0])))
+    async def kv_get(self, ns: str, key: str, timeout: float | None = None
+                     ) -> dict[str, Any] | None:
+        return decode(await self.run(self.redis.get(self._keys(ns, key)[0]), timeout=timeout))
 
     async def kv_put(self, ns: str, key: str, value: dict[str, Any],
                      ttl: float | None = None, timeout: float | None = None) -> None:
@@ -143,7 +144,7 @@ class RedisStore:
             "update", self._keys(ns, key), [encode(expect), encode(value), _ttl_ms(ttl), key]))
         return bool(done)
 
-    async def kv_delete(self, ns: str, key: str) -> bool:
+    async def kv_delete(self, ns: str, key: str, timeout: float | None = None) -> bool:
         value_key, index = self._keys(ns, key)
 
         async def delete() -> int:
@@ -152,7 +153,7 @@ class RedisStore:
                 deleted, _ = await pipe.execute()
             return int(deleted)
 
-        return bool(await self.run(delete()))
+        return bool(await self.run(delete(), timeout=timeout))
 
     async def kv_list(self, ns: str, prefix: str = "", timeout: float | None = None
                       ) -> list[tuple[str, dict[str, Any]]]:

@@ -111,7 +111,7 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"state database error: {exc}") from None
         future = asyncio.get_running_loop().run_in_executor(self._pool, self._txn, self._db,
-                                                            fn, write)
+                                                            fn, write, timeout)
         try:
             async with asyncio.timeout(timeout or self.timeout):
                 return await future
@@ -122,9 +122,15 @@ class SQLiteStore:
             raise StoreUnavailable(f"state database error: {exc}") from None
 
     def _txn(self, db: sqlite3.Connection | None, fn: Callable[[sqlite3.Connection], T],
-             write: bool) -> T:
+             write: bool, busy: float | None = None) -> T:
         assert db is not None
-        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if busy is not None and db is self._db:  # a caller that may wait longer on a lock
+            db.execute(f"PRAGMA busy_timeout={int(busy * 1000) or 1}")
+        try:
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        finally:
+            if busy is not None and db is self._db:
+                db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000) or 1}")
         try:
             result = fn(db)
         except BaseException:
@@ -168,8 +174,10 @@ class SQLiteStore:
         """Extension point: drop other expired rows."""
 
     # -- key/value -----------------------------------------------------------------------
-    async def kv_get(self, ns: str, key: str) -> dict[str, Any] | None:
-        return decode(await self.run(lambda db: _get(db, ns, key, time.time())))
+    async def kv_get(self, ns: str, key: str, timeout: float | None = None
+                     ) -> dict[str, Any] | None:
+        return decode(await self.run(lambda db: _get(db, ns, key, time.time()),
+                                     timeout=timeout))
 
     async def kv_put(self, ns: str, key: str, value: dict[str, Any],
                      ttl: float | None = None, timeout: float | None = None) -> None:
@@ -209,13 +217,13 @@ class SQLiteStore:
 
         return await self.run(update, write=True)
 
-    async def kv_delete(self, ns: str, key: str) -> bool:
+    async def kv_delete(self, ns: str, key: str, timeout: float | None = None) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
             live = _get(db, ns, key, time.time()) is not None
             db.execute("DELETE FROM kv WHERE ns = ? AND key = ?", (ns, key))
             return live
 
-        return await self.run(delete, write=True)
+        return await self.run(delete, write=True, timeout=timeout)
 
     async def kv_list(self, ns: str, prefix: str = "", timeout: float | None = None
                       ) -> list[tuple[str, dict[str, Any]]]:

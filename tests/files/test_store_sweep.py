@@ -64,3 +64,43 @@ async def test_files_wait_on_the_store_longer_than_an_admission(tmp_path: Path) 
         assert await files.sweep(now=time.time() + 7200) == 1
     finally:
         await store.close()
+
+
+async def test_an_upload_commits_and_a_file_is_deleted_while_another_process_writes(
+        tmp_path: Path) -> None:
+    """Another process (a replica, `continuum usage`) holding the database's write lock for
+    longer than `state.timeout` delays a commit or a deletion; it does not fail it."""
+    import asyncio
+    import sqlite3
+    import threading
+
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.open()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(10)
+        other.execute("ROLLBACK")
+        other.close()
+
+    try:
+        files = FileStore(store, tmp_path / "blobs", 10**6)
+        kept = await upload(files, b"kept")
+        for step in ("upload", "delete"):
+            holder = threading.Thread(target=hold_the_write_lock)
+            holder.start()
+            locked.wait(10)
+            asyncio.get_running_loop().call_later(0.5, release.set)
+            if step == "upload":
+                made = await upload(files, b"during a write")
+            else:
+                await files.delete(kept, None)
+            holder.join()
+            locked.clear()
+            release.clear()
+        assert [r.id for r in await files.visible(None)] == [made]
+    finally:
+        await store.close()
