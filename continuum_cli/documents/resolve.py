@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,22 @@ CODE_EXECUTION_ONLY = ("need Anthropic's code execution tool, which continuum do
 
 def is_text_type(mime: str) -> bool:
     return mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+json", "+xml"))
+
+
+# C0 controls that text does not hold (tab, newlines, form feed and escape it may)
+_BINARY = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+
+
+def looks_like_text(data: bytes) -> bool:
+    """UTF-8 without control bytes: source code and notes whose extension a client's type
+    table gets wrong (`.ts` is `video/mp2t` to Python's) are still read as text."""
+    if not data or _BINARY.search(data):
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -103,7 +120,7 @@ class Resolver:
             raise InvalidRequest(f"{where}: {what} is not an image ({', '.join(IMAGE_TYPES)})")
         elif mime == "application/pdf" or data[:5] == b"%PDF-":
             await self._pdf(block, data, where)
-        elif is_text_type(mime):
+        elif is_text_type(mime) or looks_like_text(data):
             _set_text(block, data.decode("utf-8", errors="replace"))
         else:
             raise InvalidRequest(f"{where}: {what}: files of this type {CODE_EXECUTION_ONLY}")

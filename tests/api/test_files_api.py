@@ -131,6 +131,17 @@ def test_a_file_document_reaches_the_backend_as_text(files_router: RouterThread,
     assert "from the wiki" in sent
 
 
+def test_a_text_file_with_a_wrong_type_is_still_read_as_text(files_router: RouterThread,
+                                                             scripted: ScriptedBackend) -> None:
+    client = claude(files_router)
+    source = "const answer: number = 42;\n"
+    uploaded = client.beta.files.upload(file=("app.ts", source.encode(), "video/mp2t"))
+    client.messages.create(model=MODEL, max_tokens=20, messages=[{"role": "user", "content": [
+        {"type": "document", "source": {"type": "file", "file_id": uploaded.id}}]}])
+    assert scripted.chat_requests()[-1].body["messages"][-1]["content"] == \
+        f"Document: app.ts\n\n{source}"
+
+
 def test_an_image_file_reaches_the_backend_as_a_data_url(files_router: RouterThread,
                                                          scripted: ScriptedBackend) -> None:
     png = bytes.fromhex("89504e470d0a1a0a") + b"rest-of-png"
