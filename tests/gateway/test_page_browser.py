@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.fakes.scripted_backend import ScriptedBackend
 from tests.gateway.browser import browser  # noqa: F401 - fixture
@@ -98,7 +99,10 @@ def test_unknown_code_in_the_browser(gw: RouterThread, page: Any) -> None:
 def test_focus_and_trailing_slash(gw: RouterThread, page: Any) -> None:
     started = start_device(gw.anthropic_url)
     page.goto(f"{gw.anthropic_url}/device/?user_code={started['user_code']}")
-    # the code came pre-filled: the key field has the focus, typing goes there
+    # the code came pre-filled: the key field has the focus, typing goes there. Chromium
+    # applies `autofocus` at its next rendering step, which can come after the load event
+    # `goto` waits for (HTML, "the autofocus attribute": flush autofocus candidates).
+    expect(page.get_by_label("Your continuum API key")).to_be_focused()
     page.keyboard.type(ALICE_KEY)
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Device connected").wait_for()
