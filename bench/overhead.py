@@ -259,7 +259,9 @@ def _limits_targets(tmp: Path, ports: list[int], args: argparse.Namespace,
         print("redis-server not found: the `limits redis` target is left out", file=sys.stderr)
     targets = []
     for name, state in stores:
-        proc, port = _spawn_router(tmp, ports, args.router_log_level, None,
+        profile = f"{args.profile_router}.{name.replace(' ', '-')}" if args.profile_router \
+            else None  # each limits router gets its own profile next to the main one
+        proc, port = _spawn_router(tmp, ports, args.router_log_level, profile,
                                    args.health_interval, name.replace(" ", "-"),
                                    LIMITS_CONFIG + state)
         procs.append(proc)

@@ -39,46 +39,49 @@ end
 # One script settles what earlier requests left to add (output tokens, budget amounts,
 # released leases, ledger records) and then admits the next request, all atomically: one round
 # trip per request. KEYS: two per add, one per release, the usage stream, two per check.
-# ARGV: now, n_adds, n_releases, n_records, retention_ms, then 5 fields per add (kind, limit,
-# span, amount, member), one member per release, the records (JSON), 5 fields per check.
+# ARGV[1]: one JSON document (decoded by Redis's built-in cjson) --
+# {now, ret: retention ms, adds: [[kind, limit, span, amount, member]], rel: [member],
+# rec: [record JSON], checks: [[kind, limit, span, amount, member]]}. One argument instead of
+# five per check: the client encodes and sends a few arguments rather than dozens, which is
+# most of what a call costs the router. Amounts and `now` travel as strings so that
+# INCRBYFLOAT and window members see exactly what the router computed.
 # Returns {admitted, then per check: ok, used, free_at, newest} as strings (Lua numbers
 # returned to Redis are truncated to integers).
 RUN = _HELPERS + """
-local now = tonumber(ARGV[1])
-local n_add, n_rel, n_rec = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local doc = cjson.decode(ARGV[1])
+local now_s = doc.now
+local now = tonumber(now_s)
+local adds, rels, recs, checks = doc.adds, doc.rel, doc.rec, doc.checks
+local n_add, n_rel = #adds, #rels
 for i = 1, n_add do
-  local key, aux, b = KEYS[2 * i - 1], KEYS[2 * i], 5 + (i - 1) * 5
-  local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  local key, aux, c = KEYS[2 * i - 1], KEYS[2 * i], adds[i]
+  local kind, span, amount = c[1], c[3], tonumber(c[4])
   if amount > 0 then
     if kind == 'count' or kind == 'sum' then
-      window_add(key, aux, kind, ARGV[1], span, ARGV[b + 4], ARGV[b + 5])
+      window_add(key, aux, kind, now_s, span, c[4], c[5])
     elseif kind == 'counter' then
-      redis.call('INCRBYFLOAT', key, ARGV[b + 4])
+      redis.call('INCRBYFLOAT', key, c[4])
       redis.call('PEXPIREAT', key, math.ceil(span * 1000))
     end
   end
 end
-local a = 5 + n_add * 5
 for i = 1, n_rel do
-  redis.call('ZREM', KEYS[2 * n_add + i], ARGV[a + i])
+  redis.call('ZREM', KEYS[2 * n_add + i], rels[i])
 end
-a = a + n_rel
 local stream = KEYS[2 * n_add + n_rel + 1]
-if n_rec > 0 then
-  local minid = tostring(math.floor(now * 1000 - tonumber(ARGV[5])))
-  for i = 1, n_rec do
-    redis.call('XADD', stream, 'MINID', '~', minid, '*', 'r', ARGV[a + i])
+if #recs > 0 then
+  local minid = tostring(math.floor(now * 1000 - doc.ret))
+  for i = 1, #recs do
+    redis.call('XADD', stream, 'MINID', '~', minid, '*', 'r', recs[i])
   end
 end
-a = a + n_rec
 local k = 2 * n_add + n_rel + 1
-local n_check = (#KEYS - k) / 2
+local n_check = #checks
 local out, all_ok = {}, 1
 local function need(amount) if amount < 1 then return 1 end return amount end
 for i = 1, n_check do
-  local key, aux, b = KEYS[k + 2 * i - 1], KEYS[k + 2 * i], a + (i - 1) * 5
-  local kind, limit, span = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  local amount = tonumber(ARGV[b + 4])
+  local key, aux, c = KEYS[k + 2 * i - 1], KEYS[k + 2 * i], checks[i]
+  local kind, limit, span, amount = c[1], c[2], c[3], tonumber(c[4])
   local ok, used, free_at, newest = 1, 0, now, 0
   if kind == 'count' or kind == 'sum' then
     local cutoff = string.format('%.17g', now - span)
@@ -124,16 +127,16 @@ for i = 1, n_check do
 end
 if all_ok == 1 then
   for i = 1, n_check do
-    local key, aux, b = KEYS[k + 2 * i - 1], KEYS[k + 2 * i], a + (i - 1) * 5
-    local kind, span, amount = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+    local key, aux, c = KEYS[k + 2 * i - 1], KEYS[k + 2 * i], checks[i]
+    local kind, span, amount = c[1], c[3], tonumber(c[4])
     if amount > 0 then
       if kind == 'count' or kind == 'sum' then
-        window_add(key, aux, kind, ARGV[1], span, ARGV[b + 4], ARGV[b + 5])
+        window_add(key, aux, kind, now_s, span, c[4], c[5])
       elseif kind == 'lease' then
-        redis.call('ZADD', key, string.format('%.17g', now + span), ARGV[b + 5])
+        redis.call('ZADD', key, string.format('%.17g', now + span), c[5])
         redis.call('PEXPIRE', key, math.ceil(span * 1000) + 1000)
       else
-        redis.call('INCRBYFLOAT', key, ARGV[b + 4])
+        redis.call('INCRBYFLOAT', key, c[4])
         redis.call('PEXPIREAT', key, math.ceil(span * 1000))
       end
     end
@@ -157,18 +160,15 @@ def run_call(settlement: Settlement | None, checks: Sequence[Check], now: float,
     s = settlement or Settlement()
     keys = check_keys(s.adds) + [PREFIX + k for k, _ in s.releases] + [USAGE_STREAM]
     keys += check_keys(checks)
-    records = [json.dumps(r, separators=(",", ":")) for r in s.records]
-    args = [repr(now), str(len(s.adds)), str(len(s.releases)), str(len(records)),
-            str(math.ceil(retention * 1000)), *check_args(s.adds),
-            *(m for _, m in s.releases), *records, *check_args(checks)]
-    return keys, args
+    doc = {"now": repr(now), "ret": math.ceil(retention * 1000), "adds": check_args(s.adds),
+           "rel": [m for _, m in s.releases],
+           "rec": [json.dumps(r, separators=(",", ":")) for r in s.records],
+           "checks": check_args(checks)}
+    return keys, [json.dumps(doc, separators=(",", ":"))]
 
 
-def check_args(checks: Sequence[Check]) -> list[str]:
-    args: list[str] = []
-    for c in checks:
-        args += [c.kind, repr(float(c.limit)), repr(float(c.span)), _num(c.amount), c.member]
-    return args
+def check_args(checks: Sequence[Check]) -> list[list[Any]]:
+    return [[c.kind, float(c.limit), float(c.span), _num(c.amount), c.member] for c in checks]
 
 
 def _num(value: float) -> str:
