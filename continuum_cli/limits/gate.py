@@ -84,11 +84,22 @@ class Settler:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self.flush)
 
     def take(self) -> Settlement:
-        """Everything pending, to travel with an admission."""
+        """Everything pending."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         taken, self.pending = self.pending, Settlement()
+        return taken
+
+    def take_counts(self) -> Settlement:
+        """What the next admission must see (added tokens, released leases), to travel with
+        it. Ledger records stay for the batch: nothing on the request path waits for them,
+        and with SQLite each one written in the admission's transaction is one more page
+        its commit writes."""
+        if not self.pending.records:
+            return self.take()
+        taken = Settlement(self.pending.adds, self.pending.releases)
+        self.pending = Settlement(records=self.pending.records)
         return taken
 
     def give_back(self, settlement: Settlement) -> None:
@@ -140,7 +151,7 @@ async def admit(state: Any, plan: Plan, caller: Caller) -> Decision | None:
     """The decision for `plan`, or None when the store failed and `on_error` is open. The
     router's pending settlements travel with it."""
     settler = settler_of(state)
-    carried = settler.take()
+    carried = settler.take_counts()
     try:
         admission = await state.store.admit(list(plan.checks), plan.now, carried)
     except StoreUnavailable as exc:
@@ -163,7 +174,7 @@ async def peek(state: Any, plan: Plan, caller: Caller) -> Decision | None:
     """The standing `plan` (adding nothing) describes, or None when the store fails (the
     answer then goes without headers: a read never refuses anything)."""
     settler = settler_of(state)
-    carried = settler.take()
+    carried = settler.take_counts()
     try:
         admission = await state.store.admit(list(plan.checks), plan.now, carried)
     except StoreUnavailable as exc:

@@ -24,7 +24,8 @@ from continuum_cli.state.counters import (
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lim_window (key TEXT NOT NULL, ts REAL NOT NULL,
   amount REAL NOT NULL, member TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS lim_window_key_ts ON lim_window (key, ts);
+DROP INDEX IF EXISTS lim_window_key_ts;
+CREATE INDEX IF NOT EXISTS lim_window_key_ts_amount ON lim_window (key, ts, amount);
 CREATE TABLE IF NOT EXISTS lim_total (key TEXT PRIMARY KEY, used REAL NOT NULL,
   newest REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lim_lease (key TEXT NOT NULL, member TEXT NOT NULL,
@@ -56,24 +57,43 @@ def _state(db: sqlite3.Connection, check: Check, now: float) -> CheckState:
     return counter_state(check, _counter(db, check.key, now), now)
 
 
+# Entries that left a window are subtracted from its running total by a read (no page is
+# written) and deleted in batches: a deletion dirties the pages at the old end of the key's
+# index, and every dirty page is one more WAL frame to write at COMMIT, the largest part of
+# what an admission costs. A batch goes once this many have left, or once the oldest of them
+# left this many seconds ago.
+SWEEP_ENTRIES = 128
+SWEEP_AGE = 5.0
+
+
 def _window(db: sqlite3.Connection, check: Check, now: float) -> CheckState:
     cutoff = now - check.span
-    gone = db.execute("DELETE FROM lim_window WHERE key = ? AND ts <= ? RETURNING amount",
-                      (check.key, cutoff)).fetchall()
-    if gone:  # entries that left the window since the last check
-        db.execute("UPDATE lim_total SET used = used - ? WHERE key = ?",
-                   (sum(a for (a,) in gone), check.key))
     row = db.execute("SELECT used, newest FROM lim_total WHERE key = ?",
                      (check.key,)).fetchone()
-    used, newest = (max(0.0, row[0]), row[1]) if row else (0.0, 0.0)
+    used, newest = (row[0], row[1]) if row else (0.0, 0.0)
+    if row and row[0] > 0:
+        used -= _leave(db, check.key, cutoff)
+    used = max(0.0, used)
     if newest <= cutoff:
         newest = 0.0
     state = window_state(check, used, newest, (), now)
     if state.ok or state.free_at == NEVER:
         return state
-    page = db.execute("SELECT ts, amount FROM lim_window WHERE key = ? ORDER BY ts LIMIT ?",
-                      (check.key, OLDEST_PAGE)).fetchall()
+    page = db.execute("SELECT ts, amount FROM lim_window WHERE key = ? AND ts > ? "
+                      "ORDER BY ts LIMIT ?", (check.key, cutoff, OLDEST_PAGE)).fetchall()
     return window_state(check, used, newest, page, now)
+
+
+def _leave(db: sqlite3.Connection, key: str, cutoff: float) -> float:
+    """The amount of the entries that left the window (ts <= cutoff); deleted (and taken off
+    the running total) in batches."""
+    gone, count, oldest = db.execute(
+        "SELECT COALESCE(SUM(amount), 0), COUNT(*), MIN(ts) FROM lim_window "
+        "WHERE key = ? AND ts <= ?", (key, cutoff)).fetchone()
+    if count and (count >= SWEEP_ENTRIES or oldest <= cutoff - SWEEP_AGE):
+        db.execute("DELETE FROM lim_window WHERE key = ? AND ts <= ?", (key, cutoff))
+        db.execute("UPDATE lim_total SET used = used - ? WHERE key = ?", (gone, key))
+    return float(gone)
 
 
 def _counter(db: sqlite3.Connection, key: str, now: float) -> float:
