@@ -19,82 +19,110 @@ from continuum_cli.state.counters import NEVER, Admission, Check, CheckState, Se
 PREFIX = "continuum:lim:"
 USAGE_STREAM = "continuum:usage"
 
-# Lua helpers shared by both scripts. A window is a sorted set (member `<id>:<amount>`, score
-# the time) plus `<key>:sum`, its running total.
-_HELPERS = """
+# One script settles what earlier requests left to add (output tokens, budget amounts,
+# released leases, ledger records) and then admits the next request, all atomically: one round
+# trip per request. ARGV[1] is one JSON document (decoded by Redis's built-in cjson):
+# {p: key prefix, u: usage stream, now, ret: retention ms,
+#  adds: [[kind, limit, span, amount, member, name]], rel: [[name, member]],
+#  rec: [record JSON], checks: [[kind, limit, span, amount, member, name]]}.
+# The script builds its key names from the document rather than taking them as KEYS: the
+# client then encodes and sends one argument instead of dozens, which is most of what a call
+# costs the router. (Redis Cluster needs every key in KEYS; `state.redis_url` is one server.)
+# Amounts and `now` travel as strings so that window members and INCRBYFLOAT see exactly what
+# the router computed.
+#
+# A window is a sorted set (member `<id>:<amount>`, score the time) and its total, a string
+# `<key>:sum` = "<used> <newest> <expiry ms>": the running total, the newest entry's time and
+# when the set expires. Keeping the newest time and the expiry there saves a ZRANGE per check
+# and a PEXPIRE per add (the set's expiry is pushed a whole span ahead, at most once a span):
+# the script's cost is the number of redis.call it makes.
+# Returns {admitted, then per check: ok, used, free_at, newest} as strings (Lua numbers
+# returned to Redis are truncated to integers).
+RUN = """
+local doc = cjson.decode(ARGV[1])
+local P = doc.p
+local now_s = doc.now
+local now = tonumber(now_s)
+local now_ms = math.floor(now * 1000)
+local function fmt(x) return string.format('%.17g', x) end
+
 local function amount_of(kind, member)
   if kind == 'count' then return 1 end
   return tonumber(string.match(member, ':([%d%.e%+%-]+)$')) or 0
 end
-local function window_add(key, total, kind, now, span, amount, member)
-  if kind == 'count' then amount = 1 end
-  redis.call('ZADD', key, now, member .. ':' .. amount)
-  redis.call('INCRBYFLOAT', total, amount)
-  local ttl = math.ceil(span * 1000) + 1000
-  redis.call('PEXPIRE', key, ttl)
-  redis.call('PEXPIRE', total, ttl)
+local function read_total(aux)
+  local v = redis.call('GET', aux)
+  if not v then return 0, 0, 0 end
+  local u, n, x = string.match(v, '^(%S+) (%S+) (%S+)$')
+  if not u then return tonumber(v) or 0, 0, 0 end
+  return tonumber(u), tonumber(n), tonumber(x)
 end
-"""
+local function write_total(aux, used, newest, expiry)
+  redis.call('SET', aux, fmt(used) .. ' ' .. fmt(newest) .. ' ' .. expiry,
+             'PX', math.max(1, expiry - now_ms))
+end
+local function window_add(key, kind, span, amount_s, member, used, newest, expiry)
+  local amount = 1
+  if kind ~= 'count' then amount = tonumber(amount_s) end
+  redis.call('ZADD', key, now_s, member .. ':' .. amount)
+  local span_ms = math.ceil(span * 1000)
+  if expiry < now_ms + span_ms + 1000 then
+    expiry = now_ms + 2 * span_ms + 1000
+    redis.call('PEXPIRE', key, expiry - now_ms)
+  end
+  if now > newest then newest = now end
+  write_total(key .. ':sum', used + amount, newest, expiry)
+end
+local function counter_add(key, amount_s, span, existed)
+  local value = tonumber(redis.call('INCRBYFLOAT', key, amount_s))
+  local amount = tonumber(amount_s)
+  -- a new counter gets the period's end as its expiry (a second time is harmless)
+  if not existed or math.abs(value - amount) <= 1e-9 * math.abs(amount) then
+    redis.call('PEXPIREAT', key, math.ceil(span * 1000))
+  end
+end
 
-# One script settles what earlier requests left to add (output tokens, budget amounts,
-# released leases, ledger records) and then admits the next request, all atomically: one round
-# trip per request. KEYS: two per add, one per release, the usage stream, two per check.
-# ARGV[1]: one JSON document (decoded by Redis's built-in cjson) --
-# {now, ret: retention ms, adds: [[kind, limit, span, amount, member]], rel: [member],
-# rec: [record JSON], checks: [[kind, limit, span, amount, member]]}. One argument instead of
-# five per check: the client encodes and sends a few arguments rather than dozens, which is
-# most of what a call costs the router. Amounts and `now` travel as strings so that
-# INCRBYFLOAT and window members see exactly what the router computed.
-# Returns {admitted, then per check: ok, used, free_at, newest} as strings (Lua numbers
-# returned to Redis are truncated to integers).
-RUN = _HELPERS + """
-local doc = cjson.decode(ARGV[1])
-local now_s = doc.now
-local now = tonumber(now_s)
-local adds, rels, recs, checks = doc.adds, doc.rel, doc.rec, doc.checks
-local n_add, n_rel = #adds, #rels
-for i = 1, n_add do
-  local key, aux, c = KEYS[2 * i - 1], KEYS[2 * i], adds[i]
-  local kind, span, amount = c[1], c[3], tonumber(c[4])
+for _, c in ipairs(doc.adds) do
+  local kind, span, amount, key = c[1], c[3], tonumber(c[4]), P .. c[6]
   if amount > 0 then
     if kind == 'count' or kind == 'sum' then
-      window_add(key, aux, kind, now_s, span, c[4], c[5])
+      local used, newest, expiry = read_total(key .. ':sum')
+      window_add(key, kind, span, c[4], c[5], used, newest, expiry)
     elseif kind == 'counter' then
-      redis.call('INCRBYFLOAT', key, c[4])
-      redis.call('PEXPIREAT', key, math.ceil(span * 1000))
+      counter_add(key, c[4], span, true)
     end
   end
 end
-for i = 1, n_rel do
-  redis.call('ZREM', KEYS[2 * n_add + i], rels[i])
+for _, r in ipairs(doc.rel) do
+  redis.call('ZREM', P .. r[1], r[2])
 end
-local stream = KEYS[2 * n_add + n_rel + 1]
-if #recs > 0 then
+if #doc.rec > 0 then
   local minid = tostring(math.floor(now * 1000 - doc.ret))
-  for i = 1, #recs do
-    redis.call('XADD', stream, 'MINID', '~', minid, '*', 'r', recs[i])
+  for _, rec in ipairs(doc.rec) do
+    redis.call('XADD', doc.u, 'MINID', '~', minid, '*', 'r', rec)
   end
 end
-local k = 2 * n_add + n_rel + 1
-local n_check = #checks
-local out, all_ok = {}, 1
+
+local checks = doc.checks
+local out, all_ok, seen = {}, 1, {}
 local function need(amount) if amount < 1 then return 1 end return amount end
-for i = 1, n_check do
-  local key, aux, c = KEYS[k + 2 * i - 1], KEYS[k + 2 * i], checks[i]
-  local kind, limit, span, amount = c[1], c[2], c[3], tonumber(c[4])
+for i, c in ipairs(checks) do
+  local kind, limit, span, amount, key = c[1], c[2], c[3], tonumber(c[4]), P .. c[6]
   local ok, used, free_at, newest = 1, 0, now, 0
   if kind == 'count' or kind == 'sum' then
-    local cutoff = string.format('%.17g', now - span)
-    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', cutoff)
+    local expiry
+    used, newest, expiry = read_total(key .. ':sum')
+    local cutoff = now - span
+    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', fmt(cutoff))
     if #gone > 0 then
-      local left = 0
-      for j = 1, #gone do left = left + amount_of(kind, gone[j]) end
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
-      redis.call('INCRBYFLOAT', aux, -left)
+      for j = 1, #gone do used = used - amount_of(kind, gone[j]) end
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(cutoff))
+      used = math.max(0, used)
+      if newest <= cutoff then newest = 0 end
+      write_total(key .. ':sum', used, newest, expiry)
     end
-    used = math.max(0, tonumber(redis.call('GET', aux) or '0'))
-    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-    if #last > 0 then newest = tonumber(last[2]) end
+    if newest <= cutoff then newest = 0 end
+    seen[i] = {used, newest, expiry}
     local excess = used + need(amount) - limit
     if excess > 0 then
       ok = 0
@@ -109,35 +137,36 @@ for i = 1, n_check do
       end
     end
   elseif kind == 'lease' then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now_s)
     used = redis.call('ZCARD', key)
     if used >= limit then
       ok = 0
       free_at = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
     end
   else
-    used = tonumber(redis.call('GET', key) or '0')
+    local value = redis.call('GET', key)
+    seen[i] = value ~= false
+    used = tonumber(value or '0')
     if used >= limit then ok = 0 free_at = span end
   end
   if ok == 0 then all_ok = 0 end
   out[#out + 1] = tostring(ok)
-  out[#out + 1] = string.format('%.17g', used)
-  out[#out + 1] = string.format('%.17g', free_at)
-  out[#out + 1] = string.format('%.17g', newest)
+  out[#out + 1] = fmt(used)
+  out[#out + 1] = fmt(free_at)
+  out[#out + 1] = fmt(newest)
 end
 if all_ok == 1 then
-  for i = 1, n_check do
-    local key, aux, c = KEYS[k + 2 * i - 1], KEYS[k + 2 * i], checks[i]
-    local kind, span, amount = c[1], c[3], tonumber(c[4])
+  for i, c in ipairs(checks) do
+    local kind, span, amount, key = c[1], c[3], tonumber(c[4]), P .. c[6]
     if amount > 0 then
       if kind == 'count' or kind == 'sum' then
-        window_add(key, aux, kind, now_s, span, c[4], c[5])
+        local t = seen[i]
+        window_add(key, kind, span, c[4], c[5], t[1], t[2], t[3])
       elseif kind == 'lease' then
-        redis.call('ZADD', key, string.format('%.17g', now + span), c[5])
+        redis.call('ZADD', key, fmt(now + span), c[5])
         redis.call('PEXPIRE', key, math.ceil(span * 1000) + 1000)
       else
-        redis.call('INCRBYFLOAT', key, c[4])
-        redis.call('PEXPIREAT', key, math.ceil(span * 1000))
+        counter_add(key, c[4], span, seen[i])
       end
     end
   end
@@ -147,28 +176,22 @@ return out
 """
 
 
-def check_keys(checks: Sequence[Check]) -> list[str]:
-    keys: list[str] = []
-    for c in checks:
-        keys += [PREFIX + c.key, PREFIX + c.key + ":sum"]
-    return keys
-
-
 def run_call(settlement: Settlement | None, checks: Sequence[Check], now: float,
              retention: float) -> tuple[list[str], list[str]]:
-    """KEYS and ARGV of the RUN script: settle `settlement`, then admit `checks`."""
+    """KEYS (none: see RUN) and ARGV of the RUN script: settle `settlement`, then admit
+    `checks`."""
     s = settlement or Settlement()
-    keys = check_keys(s.adds) + [PREFIX + k for k, _ in s.releases] + [USAGE_STREAM]
-    keys += check_keys(checks)
-    doc = {"now": repr(now), "ret": math.ceil(retention * 1000), "adds": check_args(s.adds),
-           "rel": [m for _, m in s.releases],
+    doc = {"p": PREFIX, "u": USAGE_STREAM, "now": repr(now),
+           "ret": math.ceil(retention * 1000), "adds": check_args(s.adds),
+           "rel": [[k, m] for k, m in s.releases],
            "rec": [json.dumps(r, separators=(",", ":")) for r in s.records],
            "checks": check_args(checks)}
-    return keys, [json.dumps(doc, separators=(",", ":"))]
+    return [], [json.dumps(doc, separators=(",", ":"))]
 
 
 def check_args(checks: Sequence[Check]) -> list[list[Any]]:
-    return [[c.kind, float(c.limit), float(c.span), _num(c.amount), c.member] for c in checks]
+    return [[c.kind, float(c.limit), float(c.span), _num(c.amount), c.member, c.key]
+            for c in checks]
 
 
 def _num(value: float) -> str:

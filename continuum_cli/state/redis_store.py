@@ -25,6 +25,7 @@ T = TypeVar("T")
 log = logging.getLogger("continuum.state")
 PREFIX = "continuum:"
 CLOCK_SLACK = 300.0  # seconds: replicas' clocks against Redis's, for ledger reads
+MAX_CONNECTIONS = 64  # per router process
 
 # KEYS: value key, index key. ARGV: value, ttl ms ('' = forever), member, only-if-absent
 _PUT = """
@@ -73,10 +74,15 @@ class RedisStore:
                 "state.redis_url is set but the redis package is not installed",
                 hint="pip install 'continuum[redis]'") from None
         # the socket timeouts bound a dead server; `run` bounds every call by `timeout`
-        self.redis = aioredis.from_url(
-            self.url, decode_responses=True, socket_timeout=max(self.timeout, 0.5),
+        # a blocking pool: past MAX_CONNECTIONS busy connections a call waits for one (within
+        # its timeout) instead of failing with "Too many connections" -- which would serve
+        # the request unmetered; one Redis runs one command at a time anyway
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=MAX_CONNECTIONS, timeout=None, decode_responses=True,
+            socket_timeout=max(self.timeout, 0.5),
             socket_connect_timeout=max(self.timeout, 0.5), retry_on_timeout=False,
-            health_check_interval=0, single_connection_client=False)
+            health_check_interval=0)
+        self.redis = aioredis.Redis(connection_pool=pool)
         for name, source in (("put", _PUT), ("take", _TAKE), ("update", _UPDATE),
                              ("run", redis_limits.RUN)):
             self.register(name, source)
@@ -97,6 +103,7 @@ class RedisStore:
         if client is not None:
             try:
                 await asyncio.wait_for(client.aclose(), 2.0)
+                await asyncio.wait_for(client.connection_pool.disconnect(), 2.0)
             except Exception as exc:  # closing a client whose server is gone
                 log.debug("closing the redis client: %s", exc)
 
@@ -178,12 +185,42 @@ class RedisStore:
     async def admit(self, checks: list[Check], now: float,
                     settlement: Settlement | None = None) -> Admission:
         keys, args = redis_limits.run_call(settlement, checks, now, self.usage_retention)
-        return redis_limits.parse_admission(await self.run(self.script("run", keys, args)))
+        return redis_limits.parse_admission(await self.run(self._evalsha("run", keys, args)))
 
     async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:
         keys, args = redis_limits.run_call(settlement, [], now, self.usage_retention)
-        await self.run(self.script("run", keys, args), timeout=timeout)
+        await self.run(self._evalsha("run", keys, args), timeout=timeout)
+
+    async def _evalsha(self, name: str, keys: list[str], args: list[str]) -> Any:
+        """EVALSHA on a connection of the client's pool, without the client's command layer
+        (retry wrapper, response callbacks, per-command telemetry hooks): on the request
+        path, that layer cost more CPU than the script itself. The connection still encodes
+        and parses RESP; one whose call fails or is cut off is dropped, not reused."""
+        from redis.exceptions import NoScriptError
+
+        script = self._scripts[name]
+        try:
+            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # the server restarted (or was flushed): load it again
+            script.sha = await self.redis.script_load(script.script)
+            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    async def _call(self, *args: Any) -> Any:
+        from redis.exceptions import ResponseError
+
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_command(*args)
+            return await conn.read_response()
+        except ResponseError:  # an answer: the connection is fine
+            raise
+        except BaseException:
+            await asyncio.shield(conn.disconnect())
+            raise
+        finally:
+            await pool.release(conn)
 
     async def counters(self, keys: list[str], now: float) -> list[float]:
         values = await self.run(self.redis.mget([redis_limits.PREFIX + k for k in keys]))

@@ -57,6 +57,29 @@ async def test_concurrent_admissions_never_exceed_the_limit(store) -> None:
 
 
 @pytest.mark.anyio
+async def test_more_concurrent_admissions_than_connections_all_get_an_answer(store) -> None:
+    # Redis: more callers than the client's connection pool holds wait for a connection
+    # (within the timeout) instead of failing -- a failure would serve them unmetered
+    results = await asyncio.gather(*(store.admit([rpm(60, f"m{i}")], NOW) for i in range(200)))
+    assert sum(r.admitted for r in results) == 60
+
+
+@pytest.mark.anyio
+async def test_redis_store_loads_its_script_again_after_a_flush(redis_server) -> None:
+    store = RedisStore(redis_server.url, timeout=10.0)
+    await store.open()
+    try:
+        assert (await store.admit([rpm(2, "a")], NOW)).admitted
+        await store.redis.script_flush()  # as after a Redis restart
+        second = await store.admit([rpm(2, "b")], NOW + 1)
+        third = await store.admit([rpm(2, "c")], NOW + 2)
+        assert second.admitted and second.states[0].used == 1
+        assert not third.admitted and third.states[0].used == 2
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
 async def test_sum_window_and_all_or_nothing(store) -> None:
     tokens = Check("sum", "itpm:alice", 1000, 60, 600, "a")
     assert (await store.admit([tokens], NOW)).admitted
