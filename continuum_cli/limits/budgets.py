@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from continuum_cli.config.models import Budget
 
@@ -52,8 +52,7 @@ def budget_key(name: str, budget: Budget, now: float) -> tuple[str, float]:
     return f"budget:{name}:{budget.period}:{budget_kind(budget)}:{int(start)}", end
 
 
-@dataclass(frozen=True)
-class BudgetStanding:
+class BudgetStanding(NamedTuple):
     period: str  # daily | weekly | monthly
     kind: str  # tokens | cost
     used: float  # tokens, or USD

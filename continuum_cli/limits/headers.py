@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from continuum_cli.limits.budgets import BudgetStanding
 
@@ -24,8 +24,7 @@ _ANTHROPIC_NAMES = {"requests": "requests", "input_tokens": "input-tokens",
                     "output_tokens": "output-tokens"}
 
 
-@dataclass(frozen=True)
-class RateStanding:
+class RateStanding(NamedTuple):
     name: str  # requests | input_tokens | output_tokens
     limit: int
     remaining: int

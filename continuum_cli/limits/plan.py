@@ -86,5 +86,5 @@ def settlement(plan: Plan, output_tokens: int, output_cost: float | None
 def read_only(plan: Plan) -> Plan:
     """The same checks adding nothing: the standing of every limit, for the headers of an
     answer that was not admitted (a store call with it counts nothing)."""
-    checks = tuple(dataclasses.replace(c, amount=0) for c in plan.checks)
+    checks = tuple(c._replace(amount=0) for c in plan.checks)
     return dataclasses.replace(plan, checks=checks)

@@ -9,9 +9,10 @@ ledger record -- in the background, after the answer.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,6 +32,24 @@ from continuum_cli.state.counters import Settlement
 from continuum_cli.usage.observe import Counts, UsageObserver
 
 log = logging.getLogger("continuum.usage")
+# a request's id in the store (its window entries and concurrency lease): unique across
+# replicas by the process's random prefix, and cheaper than a uuid4 per request
+_PROCESS_ID = os.urandom(8).hex()
+_SEQUENCE = itertools.count()
+
+
+def _new_process_id() -> None:
+    global _PROCESS_ID
+    _PROCESS_ID = os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_new_process_id)  # a forked child is another process
+
+
+def request_id() -> str:
+    return f"{_PROCESS_ID}{next(_SEQUENCE):x}"
+
+
 METERED = frozenset({"/anthropic/v1/messages", "/v1/messages", "/v1/chat/completions"})
 
 
@@ -63,7 +82,7 @@ class Meter:
         if price is None and any(b.cost_usd is not None for b in self.caller.budgets):
             _warn_unpriced(route.upstream_model)
         plan = admission_plan(self.caller, input_tokens, cost_usd(price, input_tokens, 0),
-                              time.time(), uuid.uuid4().hex)
+                              time.time(), request_id())
         decision = await gate.admit(self.state, plan, self.caller)
         if decision is None:  # store unavailable, on_error: open
             return
@@ -99,7 +118,7 @@ class Meter:
         if self.checked or self.caller.limits is None:
             return
         self.checked = True
-        plan = read_only(admission_plan(self.caller, 0, 0, time.time(), uuid.uuid4().hex))
+        plan = read_only(admission_plan(self.caller, 0, 0, time.time(), request_id()))
         decision = await gate.peek(self.state, plan, self.caller)
         if decision is not None:
             self.headers = self._rate_headers(decision)
