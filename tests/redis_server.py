@@ -24,9 +24,11 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        self.extra = extra  # more redis-server options, e.g. ("--requirepass", "pw")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,7 +45,7 @@ class RedisServer:
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no",
              "--protected-mode", "no", "--loglevel", "warning",
-             "--enable-debug-command", "local"],
+             "--enable-debug-command", "local", *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
         return self
@@ -64,7 +66,8 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                answer = sock.recv(16)  # a server with a password answers NOAUTH: it is up
+                return answer.startswith(b"+PONG") or answer.startswith(b"-NOAUTH")
         except OSError:
             return False
 

@@ -64,6 +64,7 @@ class RedisStore:
         self.usage_retention = usage_retention
         self.description = f"redis {_safe_url(url)}"
         self.redis: Any = None
+        self._pipe: Any = None  # redis_pipe.ScriptPipe: the request path's script calls
         self._scripts: dict[str, Any] = {}
 
     async def open(self) -> None:
@@ -83,6 +84,9 @@ class RedisStore:
             socket_connect_timeout=max(self.timeout, 0.5), retry_on_timeout=False,
             health_check_interval=0)
         self.redis = aioredis.Redis(connection_pool=pool)
+        from continuum_cli.state.redis_pipe import ScriptPipe  # needs the redis package
+
+        self._pipe = ScriptPipe.for_url(self.url, max(self.timeout, 0.5))
         for name, source in (("put", _PUT), ("take", _TAKE), ("update", _UPDATE),
                              ("run", redis_limits.RUN)):
             self.register(name, source)
@@ -100,6 +104,9 @@ class RedisStore:
 
     async def close(self) -> None:
         client, self.redis = self.redis, None
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
         if client is not None:
             try:
                 await asyncio.wait_for(client.aclose(), 2.0)
@@ -200,6 +207,10 @@ class RedisStore:
         from redis.exceptions import NoScriptError
 
         script = self._scripts[name]
+        if self._pipe is not None:
+            script.sha, reply = await self._pipe.script(script.sha, script.script, len(keys),
+                                                        *keys, *args)
+            return reply
         try:
             return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:  # the server restarted (or was flushed): load it again
