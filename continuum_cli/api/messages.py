@@ -19,7 +19,7 @@ from continuum_cli.api.openai_passthrough import log_route
 from continuum_cli.api.state import AppState
 from continuum_cli.api.streaming import PING, batches_with_keepalive
 from continuum_cli.backends.profiles import profile_for
-from continuum_cli.errors import PromptTooLong, envelope
+from continuum_cli.errors import InvalidRequest, PromptTooLong, envelope
 from continuum_cli.fleet import Ticket
 from continuum_cli.metrics.labels import record_usage
 from continuum_cli.routing import Route
@@ -46,6 +46,7 @@ T = TypeVar("T")
 
 async def create_message(state: AppState, request: Request) -> Response | StreamingResponse:
     req = parse_messages_request(request.body)
+    _refuse_safeguards(req)
     route = await state.route(req.model)
     await resolve_content(state, request, req)  # documents become text before counting
     _warn_unsupported_server_tools(req)
@@ -91,6 +92,20 @@ async def _answer(state: AppState, req: MessagesRequest, route: Route, ticket: T
     response = json_response(200, scale_message(message, state.usage_scale(route.backend)))
     response.log.update(tags)
     return response
+
+
+def _refuse_safeguards(req: MessagesRequest) -> None:
+    """Claude Code's auto mode asks the upstream for its safety check with a top-level
+    `safeguards` field and reads `safeguard_results` from the reply. No local model runs
+    that check, so the request is refused in the way the gateway protocol prescribes ("Messages
+    -- required": 400 invalid_request_error naming `safeguards`): the client then sends it
+    again without them and runs the check itself with ordinary requests. Silently dropping
+    the field would leave the client waiting for results that never come."""
+    extra = req.model_extra or {}
+    if extra.get("safeguards") is not None:
+        raise InvalidRequest("safeguards: this router cannot run the safeguards check "
+                             "(its models are not Anthropic's); send the request without "
+                             "`safeguards`")
 
 
 def _warn_unsupported_server_tools(req: MessagesRequest) -> None:

@@ -45,6 +45,9 @@ def test_replay_capture(router_factory, scripted: ScriptedBackend, path: Path) -
         assert resp.status_code == 200, resp.text
         assert resp.json()["input_tokens"] > 0
         return
+    if "safeguards" in body:  # auto mode: refused, and sent again without (gateway protocol)
+        _assert_safeguards_refused(router, body, raw_path, headers)
+        body = {k: v for k, v in body.items() if k != "safeguards"}
     scripted.queue(ToolCalls([("Bash", '{"command": "echo hi"}')], text="ok")
                    if body.get("tools") and not _is_server_tool_request(body) else Text("hi"))
     if body.get("stream"):
@@ -55,6 +58,14 @@ def test_replay_capture(router_factory, scripted: ScriptedBackend, path: Path) -
         assert resp.json()["type"] == "message" and resp.json()["content"]
     if not _is_server_tool_request(body):
         _assert_valid_openai_body(scripted.last_body)
+
+
+def _assert_safeguards_refused(router, body: dict, raw_path: str, headers: dict) -> None:
+    resp = httpx.post(router.anthropic_url + raw_path, json=body, headers=headers)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    # Claude Code recognizes the refusal by a message that starts with the field's name
+    assert error["type"] == "invalid_request_error" and error["message"].startswith("safeguards:")
 
 
 _SDK_PARAMS = {"model", "messages", "max_tokens", "system", "tools", "tool_choice", "metadata",

@@ -74,9 +74,16 @@ class RecordingApp:
         except ValueError:
             body = None
         if isinstance(body, dict):
-            entry.update(model=body.get("model"), stream=body.get("stream", False))
+            entry.update(model=body.get("model"), stream=body.get("stream", False),
+                         safeguards="safeguards" in body)
         self._seen.append(entry)
-        return await self._inner.handle(request)
+        try:
+            response = await self._inner.handle(request)
+        except Exception as exc:
+            entry["status"] = getattr(exc, "status", 500)
+            raise
+        entry["status"] = response.status
+        return response
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -267,6 +274,16 @@ def bash(host: Host) -> None:
     host.start_router(host.scripted_settings(model_aliases={"default": "test-model"}))
     host.claude_args = ["-p", "Run the marker command and tell me what it printed.",
                         "--tools", "Bash", "--allowedTools", "Bash"]
+
+
+@scenario
+def auto_mode(host: Host) -> None:
+    """The bash round trip in auto permission mode: Claude Code asks for its safeguards
+    check (a top-level `safeguards` field), which no local model runs."""
+    host.start_scripted(replies.bash_round_trip)
+    host.start_router(host.scripted_settings(model_aliases={"default": "test-model"}))
+    host.claude_args = ["-p", "Run the marker command and tell me what it printed.",
+                        "--tools", "Bash", "--permission-mode", "auto"]
 
 
 @scenario

@@ -145,3 +145,17 @@ def test_bash_round_trip_with_the_real_engine(run_scenario: Run, llama_model_pat
               if "POST /anthropic/v1/messages" in line and " 200 " in line]
     assert len(served) >= 2, result["log"][-20:]  # the turn holding the output was answered
     assert result["claude"].get("terminal_reason") == "max_turns", result["claude"]
+
+
+def test_auto_mode_safeguards_are_refused_and_the_turn_goes_on_without(
+        run_scenario: Run) -> None:
+    """Auto mode asks the upstream for its safeguards check; the router answers 400 naming
+    `safeguards` (gateway protocol, "Messages"), Claude Code sends the request again without
+    it, and the Bash round trip completes."""
+    result = run_scenario("auto_mode")
+    claude = succeeded(result)
+    calls = message_calls(result)
+    asked = [c for c in calls if c.get("safeguards")]
+    assert asked and all(c["status"] == 400 for c in asked), calls
+    assert any(not c.get("safeguards") and c["status"] == 200 for c in calls), calls
+    assert f"The command printed {replies.BASH_OUTPUT}" in claude["result"]
