@@ -5,8 +5,10 @@ and the redis-py path that URLs with options take instead."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,41 +47,49 @@ def test_which_urls_take_the_pipelined_path(url: str, expected: tuple | None) ->
             target.password) == expected
 
 
-@pytest.mark.anyio
-async def test_password_and_database_from_the_url(tmp_path: Path) -> None:
-    server = RedisServer(tmp_path / "r", extra=("--requirepass", "p@ss word")).start()
+PASSWORD = "p@ss word"
+
+
+@pytest.fixture
+def locked_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server that wants a password."""
+    server = RedisServer(tmp_path / "r", extra=("--requirepass", PASSWORD)).start()
+    yield server
+    server.stop()
+
+
+@contextlib.asynccontextmanager
+async def opened(url: str, timeout: float) -> AsyncIterator[RedisStore]:
+    store = RedisStore(url, timeout=timeout)
+    await store.open()
     try:
-        store = RedisStore(f"redis://:p%40ss%20word@127.0.0.1:{server.port}/3", timeout=5.0)
-        await store.open()
-        try:
-            assert store._pipe is not None
-            results = [await store.admit([rpm(2, f"r{i}")], NOW + i) for i in range(3)]
-            assert [r.admitted for r in results] == [True, True, False]
-        finally:
-            await store.close()
-        for db, count in ((3, 2), (0, 0)):
-            client = aioredis.Redis(port=server.port, password="p@ss word", db=db)
-            assert await client.zcard("continuum:lim:rpm:alice") == count
-            await client.aclose()
+        yield store
     finally:
-        server.stop()
+        await store.close()
 
 
 @pytest.mark.anyio
-async def test_a_wrong_password_is_unavailable_and_never_shown(tmp_path: Path) -> None:
-    server = RedisServer(tmp_path / "r", extra=("--requirepass", "right")).start()
-    try:
-        store = RedisStore(f"redis://:wrong-secret-9@127.0.0.1:{server.port}/0", timeout=2.0)
-        await store.open()
-        try:
-            with pytest.raises(StoreUnavailable) as caught:
-                await store.admit([rpm(2, "a")], NOW)
-            assert "wrong-secret-9" not in caught.value.message
-            assert "WRONGPASS" in caught.value.message or "invalid" in caught.value.message
-        finally:
-            await store.close()
-    finally:
-        server.stop()
+async def test_password_and_database_from_the_url(locked_server: RedisServer) -> None:
+    url = f"redis://:p%40ss%20word@127.0.0.1:{locked_server.port}/3"
+    async with opened(url, 5.0) as store:
+        assert store._pipe is not None
+        results = [await store.admit([rpm(2, f"r{i}")], NOW + i) for i in range(3)]
+        assert [r.admitted for r in results] == [True, True, False]
+    for db, count in ((3, 2), (0, 0)):
+        client = aioredis.Redis(port=locked_server.port, password=PASSWORD, db=db)
+        assert await client.zcard("continuum:lim:rpm:alice") == count
+        await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_wrong_password_is_unavailable_and_never_shown(
+        locked_server: RedisServer) -> None:
+    url = f"redis://:wrong-secret-9@127.0.0.1:{locked_server.port}/0"
+    async with opened(url, 2.0) as store:
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.admit([rpm(2, "a")], NOW)
+        assert "wrong-secret-9" not in caught.value.message
+        assert "WRONGPASS" in caught.value.message or "invalid" in caught.value.message
 
 
 @pytest.mark.anyio
