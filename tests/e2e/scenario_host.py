@@ -42,6 +42,8 @@ from tests.router import RouterThread
 SCENARIOS: dict[str, Callable[[Host], None]] = {}
 PAGE_SECRET = "ZEBRA-7731"
 REAL_COMMAND = "echo continuum-real-engine"
+# GBNF: one sentence of at most ~120 characters, so the answer ends on any CPU.
+ONE_SENTENCE = r'root ::= [A-Za-z] [A-Za-z0-9 ,]{1,118} [.!]'
 PAGE_HTML = (f"<html><head><title>Continuum e2e page</title></head><body><h1>Field notes</h1>"
              f"<p>The secret word is {PAGE_SECRET}.</p></body></html>")
 
@@ -235,10 +237,14 @@ class Host:
 def plain(host: Host) -> None:
     """A plain turn answered by the real llama.cpp model (`type: embedded`, SmolLM2)."""
     # Claude Code sends no temperature on main turns; llama.cpp's default (0.8, random seed)
-    # made the 135M model ramble past the output cap now and then. Pin it for a stable test.
+    # made the 135M model ramble past the output cap now and then. Greedy decoding is not
+    # enough either: another CPU's kernels round differently and the 135M model can ramble
+    # into the 200-token cap (Claude Code then asks it to go on, and fails the run). A
+    # llama.cpp grammar (GBNF) keeps the real model's answer to one sentence.
     backend = Backend(name="embedded", type="embedded", model_path=host.spec["model_path"],
                       models=("smollm2-135m",), context_size=8192, threads=1,
-                      request_defaults={"temperature": 0.0, "seed": 42})
+                      request_defaults={"temperature": 0.0, "seed": 42,
+                                        "grammar": ONE_SENTENCE})
     host.start_router(Settings(backends=(backend,), model_aliases={"default": "smollm2-135m"}))
     host.claude_args = ["-p", "Say hello in one short sentence.",
                         "--tools", "", "--system-prompt", "You are a helpful assistant."]
