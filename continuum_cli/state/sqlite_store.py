@@ -2,8 +2,8 @@
 
 Two connections. Small calls (an admission, a key) first run right on the event loop on a
 connection that never waits for a lock: a transaction is a few tens of microseconds, far less
-than handing it to a thread, whose Python work would also contend with the loop for the GIL;
-the writes of one pass of the loop commit together at the next pass (`_inline`). If another process holds the write lock, or the call reads a lot (`kv_list`, the ledger), it
+than handing it to a thread, whose Python work would also contend with the loop for the GIL.
+If another process holds the write lock, or the call reads a lot (`kv_list`, the ledger), it
 runs on the store's own thread instead, which waits at most `timeout`. Several processes may
 share the file (WAL readers never block the writer; writers serialize with BEGIN IMMEDIATE).
 """
@@ -51,7 +51,6 @@ class SQLiteStore:
         self._pool: ThreadPoolExecutor | None = None
         self._next_purge = 0.0
         self._next_checkpoint = 0.0
-        self._group = False  # a write transaction is open on `_fast` (see `_inline`)
 
     # -- life cycle ----------------------------------------------------------------------
     async def open(self) -> None:
@@ -93,7 +92,6 @@ class SQLiteStore:
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        self._commit_group()
         await asyncio.get_running_loop().run_in_executor(pool, self._checkpoint)
         db, self._db = self._db, None
         fast, self._fast = self._fast, None
@@ -102,20 +100,19 @@ class SQLiteStore:
                 await asyncio.get_running_loop().run_in_executor(pool, conn.close)
         pool.shutdown(wait=True)
 
-    # -- the one way in: a function run in a transaction ----------------------------------
+    # -- the one way in: a function run in a transaction on the store's thread ------------
     async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False,
                   timeout: float | None = None, inline: bool = True) -> T:
         if self._pool is None or self._db is None:
             raise StoreUnavailable("the state store is not open")
         if inline and self._fast is not None:
             try:
-                return self._inline(self._fast, fn, write)
+                return self._txn(self._fast, fn, write)
             except sqlite3.OperationalError as exc:
                 if not _busy(exc):
                     raise StoreUnavailable(f"state database error: {exc}") from None
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"state database error: {exc}") from None
-        self._commit_group()  # the thread's connection sees every write made so far
         future = asyncio.get_running_loop().run_in_executor(self._pool, self._txn, self._db,
                                                             fn, write, timeout)
         try:
@@ -126,43 +123,6 @@ class SQLiteStore:
                                    f"{(timeout or self.timeout) * 1000:.0f} ms") from None
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"state database error: {exc}") from None
-
-    # Group commit: the writes made on the event loop during one pass of it share one
-    # transaction, committed by a callback at the next pass. An admission's COMMIT (every
-    # page it dirtied written to the WAL: most of its cost) then happens while its request
-    # waits for the backend, not before the request is sent; the write lock is held no longer
-    # than the pass (other processes wait for it as before). Each call runs in a SAVEPOINT,
-    # so one that fails undoes only its own writes.
-    def _inline(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T],
-                write: bool) -> T:
-        if not self._group:
-            if not write:
-                return self._txn(db, fn, write)
-            db.execute("BEGIN IMMEDIATE")  # busy: raises, and the call goes to the thread
-            self._group = True
-            asyncio.get_running_loop().call_soon(self._commit_group)
-        db.execute("SAVEPOINT call")
-        try:
-            result = fn(db)
-        except BaseException:
-            db.execute("ROLLBACK TO call")
-            db.execute("RELEASE call")
-            raise
-        db.execute("RELEASE call")
-        return result
-
-    def _commit_group(self) -> None:
-        if not self._group or self._fast is None:
-            return
-        self._group = False
-        try:
-            self._fast.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self._fast.execute("ROLLBACK")
-            log.error("state database: writes of the last moment were lost: %s", exc)
-            return
-        self._after_write()
 
     def _txn(self, db: sqlite3.Connection | None, fn: Callable[[sqlite3.Connection], T],
              write: bool, busy: float | None = None) -> T:
@@ -180,21 +140,15 @@ class SQLiteStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        if write:
-            self._after_write()
+        if write and self._pool is not None:
+            now = time.time()
+            if now >= self._next_checkpoint:
+                self._next_checkpoint = now + _CHECKPOINT_EVERY
+                self._pool.submit(self._checkpoint)
+            if now >= self._next_purge:
+                self._next_purge = now + _PURGE_EVERY
+                self._pool.submit(self._purge_all)
         return result
-
-    def _after_write(self) -> None:
-        """Checkpoint and sweep, on the store's thread, at most every so often."""
-        if self._pool is None:
-            return
-        now = time.time()
-        if now >= self._next_checkpoint:
-            self._next_checkpoint = now + _CHECKPOINT_EVERY
-            self._pool.submit(self._checkpoint)
-        if now >= self._next_purge:
-            self._next_purge = now + _PURGE_EVERY
-            self._pool.submit(self._purge_all)
 
     def _checkpoint(self) -> None:
         if self._db is not None:
