@@ -36,10 +36,17 @@ USAGE_STREAM = "continuum:usage"
 # when the set expires. Keeping the newest time and the expiry there saves a ZRANGE per check
 # and a PEXPIRE per add (the set's expiry is pushed a whole span ahead, at most once a span):
 # the script's cost is the number of redis.call it makes.
-# Returns {admitted, then per check: ok, used, free_at, newest} as strings (Lua numbers
-# returned to Redis are truncated to integers).
+# `dl`: the caller's deadline in Redis time (ms; 0: none) -- past it the script does nothing
+# and returns {"late", server ms}. Otherwise it returns {admitted, server ms, then per check:
+# ok, used, free_at, newest} as strings (Lua numbers returned to Redis are truncated to
+# integers).
 RUN = """
 local doc = cjson.decode(ARGV[1])
+-- past the caller's deadline (Redis time) the router has given up on this call: do nothing
+-- (server_clock.py); every reply carries the server's time for the router's estimate
+local clock = redis.call('TIME')
+local server_ms = string.format('%.0f', tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000))
+if doc.dl > 0 and tonumber(server_ms) > doc.dl then return {'late', server_ms} end
 local P = doc.p
 local now_s = doc.now
 local now = tonumber(now_s)
@@ -171,17 +178,18 @@ if all_ok == 1 then
     end
   end
 end
+table.insert(out, 1, server_ms)
 table.insert(out, 1, tostring(all_ok))
 return out
 """
 
 
 def run_call(settlement: Settlement | None, checks: Sequence[Check], now: float,
-             retention: float) -> tuple[list[str], list[str]]:
+             retention: float, deadline_ms: int = 0) -> tuple[list[str], list[str]]:
     """KEYS (none: see RUN) and ARGV of the RUN script: settle `settlement`, then admit
-    `checks`."""
+    `checks`, unless Redis runs it after `deadline_ms` (its own clock; 0: no deadline)."""
     s = settlement or Settlement()
-    doc = {"p": PREFIX, "u": USAGE_STREAM, "now": repr(now),
+    doc = {"p": PREFIX, "u": USAGE_STREAM, "now": repr(now), "dl": deadline_ms,
            "ret": math.ceil(retention * 1000), "adds": check_args(s.adds),
            "rel": [[k, m] for k, m in s.releases],
            "rec": [json.dumps(r, separators=(",", ":")) for r in s.records],
@@ -198,9 +206,19 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def server_ms(reply: Sequence[Any]) -> float:
+    """The server's time in a RUN reply (ms)."""
+    return float(reply[1])
+
+
+def ran_late(reply: Sequence[Any]) -> bool:
+    """Redis reached the call after its deadline and did nothing."""
+    return reply[0] == "late"
+
+
 def parse_admission(reply: Sequence[Any]) -> Admission:
     states = []
-    for i in range(1, len(reply), 4):
+    for i in range(2, len(reply), 4):
         free_at = float(reply[i + 2])
         states.append(CheckState(reply[i] == "1", float(reply[i + 1]),
                                  NEVER if free_at < 0 else free_at, float(reply[i + 3])))

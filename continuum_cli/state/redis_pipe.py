@@ -100,6 +100,7 @@ class ScriptPipe:
         self._connect_timeout = connect_timeout
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
+        self._closed = False
 
     @classmethod
     def for_url(cls, url: str, connect_timeout: float) -> ScriptPipe | None:
@@ -126,13 +127,18 @@ class ScriptPipe:
             return sha, await self.call("EVALSHA", sha, *args)
 
     async def _send(self, proto: _Protocol, args: tuple[Any, ...]) -> Any:
+        # packed first: an argument hiredis cannot encode must fail before a waiter is queued,
+        # or every later caller would be handed the reply meant for the one before it
+        data = self._hiredis.pack_command(args)
+        if proto.lost is not None:  # lost between connecting and sending: no reply will come
+            raise proto.lost
         assert proto.transport is not None
         if len(proto.pending) >= MAX_PENDING:  # Redis stopped answering: start over
             proto.transport.abort()
             raise RedisConnectionError("redis is not answering (too many calls waiting)")
         waiter = asyncio.get_running_loop().create_future()
         proto.pending.append(waiter)
-        proto.transport.write(self._hiredis.pack_command(args))
+        proto.transport.write(data)
         reply = await waiter
         if isinstance(reply, ResponseError):
             if str(reply).startswith("NOSCRIPT"):
@@ -143,6 +149,8 @@ class ScriptPipe:
     async def _connected(self) -> _Protocol:
         # one connection attempt at a time: concurrent callers wait for the same one, and a
         # caller that gives up (its timeout) does not cancel it for the others
+        if self._closed:
+            raise RedisConnectionError("the redis connection is closed")
         if self._connecting is None or self._connecting.done():
             self._connecting = asyncio.ensure_future(self._connect())
             self._connecting.add_done_callback(_retrieve)
@@ -165,11 +173,18 @@ class ScriptPipe:
             if isinstance(exc, OSError):
                 raise RedisConnectionError(f"cannot connect to redis: {exc}") from None
             raise
+        if self._closed:  # closed while connecting: this connection must not outlive it
+            proto.transport.abort()
+            raise RedisConnectionError("the redis connection is closed")
         self._proto = proto
         return proto
 
     def close(self) -> None:
+        """Drop the connection now; calls still waiting fail, later ones are refused."""
+        self._closed = True
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None:
             with contextlib.suppress(Exception):
-                proto.transport.close()
+                proto.transport.abort()

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from continuum_cli.errors import StoreUnavailable
 from continuum_cli.state import redis_limits
 from continuum_cli.state.codec import decode, encode
 from continuum_cli.state.counters import Admission, Check, Settlement
+from continuum_cli.state.server_clock import ServerClock
 
 T = TypeVar("T")
 log = logging.getLogger("continuum.state")
@@ -66,6 +68,7 @@ class RedisStore:
         self.redis: Any = None
         self._pipe: Any = None  # redis_pipe.ScriptPipe: the request path's script calls
         self._scripts: dict[str, Any] = {}
+        self.clock = ServerClock()  # deadlines for RUN in Redis's time
 
     async def open(self) -> None:
         try:
@@ -91,7 +94,9 @@ class RedisStore:
                              ("run", redis_limits.RUN)):
             self.register(name, source)
         try:
-            await self.run(self.redis.ping(), timeout=max(self.timeout, 2.0))
+            sent = time.monotonic()
+            seconds, micros = await self.run(self.redis.time(), timeout=max(self.timeout, 2.0))
+            self.clock.observe(sent, time.monotonic(), seconds * 1000 + micros / 1000)
         except StoreUnavailable as exc:  # replicas keep starting while Redis is away
             log.error("state store %s is unreachable at start-up: %s", self.description,
                       exc.message)
@@ -191,13 +196,28 @@ class RedisStore:
     # -- limits and the usage ledger (see counters.py) ------------------------------------
     async def admit(self, checks: list[Check], now: float,
                     settlement: Settlement | None = None) -> Admission:
-        keys, args = redis_limits.run_call(settlement, checks, now, self.usage_retention)
-        return redis_limits.parse_admission(await self.run(self._evalsha("run", keys, args)))
+        reply = await self._run_script(settlement, checks, now, self.timeout)
+        return redis_limits.parse_admission(reply)
 
     async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:
-        keys, args = redis_limits.run_call(settlement, [], now, self.usage_retention)
-        await self.run(self._evalsha("run", keys, args), timeout=timeout)
+        await self._run_script(settlement, [], now, timeout or self.timeout)
+
+    async def _run_script(self, settlement: Settlement | None, checks: list[Check], now: float,
+                          timeout: float) -> list[str]:
+        """RUN with a deadline: a call this router gave up on is never applied later."""
+        sent = time.monotonic()
+        keys, args = redis_limits.run_call(settlement, checks, now, self.usage_retention,
+                                           self.clock.deadline_ms(sent, timeout))
+        reply = await self.run(self._evalsha("run", keys, args), timeout=timeout)
+        late = redis_limits.ran_late(reply)
+        # a late reply its caller still heard: the estimate is off (the server's clock was
+        # stepped) -- take this sample whatever its width
+        self.clock.observe(sent, time.monotonic(), redis_limits.server_ms(reply), force=late)
+        if late:
+            raise StoreUnavailable("redis reached the call after its deadline (it was stalled) "
+                                   "and applied nothing")
+        return reply
 
     async def _evalsha(self, name: str, keys: list[str], args: list[str]) -> Any:
         """EVALSHA on a connection of the client's pool, without the client's command layer

@@ -24,6 +24,7 @@ from continuum_cli.errors import StoreUnavailable
 from continuum_cli.state import sqlite_limits
 from continuum_cli.state.codec import decode, encode
 from continuum_cli.state.counters import Admission, Check, Settlement
+from continuum_cli.state.server_clock import GUARD
 
 T = TypeVar("T")
 log = logging.getLogger("continuum.state")
@@ -113,10 +114,14 @@ class SQLiteStore:
                     raise StoreUnavailable(f"state database error: {exc}") from None
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"state database error: {exc}") from None
+        wait = timeout or self.timeout
+        # the thread may reach the call after its caller left (a long purge ahead of it, a
+        # lock held elsewhere): past the deadline it applies nothing (as in server_clock.py)
+        deadline = time.monotonic() + wait * GUARD
         future = asyncio.get_running_loop().run_in_executor(self._pool, self._txn, self._db,
-                                                            fn, write, timeout)
+                                                            fn, write, timeout, deadline)
         try:
-            async with asyncio.timeout(timeout or self.timeout):
+            async with asyncio.timeout(wait):
                 return await future
         except TimeoutError:
             raise StoreUnavailable(f"the state database did not answer within "
@@ -125,7 +130,7 @@ class SQLiteStore:
             raise StoreUnavailable(f"state database error: {exc}") from None
 
     def _txn(self, db: sqlite3.Connection | None, fn: Callable[[sqlite3.Connection], T],
-             write: bool, busy: float | None = None) -> T:
+             write: bool, busy: float | None = None, deadline: float | None = None) -> T:
         assert db is not None
         if busy is not None and db is self._db:  # a caller that may wait longer on a lock
             db.execute(f"PRAGMA busy_timeout={int(busy * 1000) or 1}")
@@ -135,6 +140,9 @@ class SQLiteStore:
             if busy is not None and db is self._db:
                 db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000) or 1}")
         try:
+            if deadline is not None and time.monotonic() > deadline:
+                raise StoreUnavailable("the state database was reached after the call's "
+                                       "deadline; nothing was applied")
             result = fn(db)
         except BaseException:
             db.execute("ROLLBACK")

@@ -8,15 +8,16 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from continuum_cli.errors import StoreUnavailable
-from continuum_cli.state.counters import Check
-from continuum_cli.state.redis_pipe import Target
+from continuum_cli.state.counters import Check, Settlement
+from continuum_cli.state.redis_pipe import ScriptPipe, Target
 from continuum_cli.state.redis_store import RedisStore
 from tests.redis_server import RedisServer
 
@@ -92,25 +93,68 @@ async def test_a_wrong_password_is_unavailable_and_never_shown(
         assert "WRONGPASS" in caught.value.message or "invalid" in caught.value.message
 
 
-@pytest.mark.anyio
-async def test_a_paused_redis_times_out_and_is_used_again_when_it_resumes(
-        redis_server: RedisServer) -> None:
-    store = RedisStore(redis_server.url, timeout=0.2)
-    await store.open()
-    try:
-        assert (await store.admit([rpm(10, "a")], NOW)).admitted
+def lease(limit: int, member: str) -> Check:
+    return Check("lease", "concurrent:alice", limit, 900, 1, member)
+
+
+@pytest.fixture
+def paused(redis_server: RedisServer) -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
+    """`with paused():` Redis is stopped (SIGSTOP) inside, running again after."""
+    @contextlib.contextmanager
+    def pause() -> Iterator[None]:
         assert redis_server.proc is not None
         os.kill(redis_server.proc.pid, signal.SIGSTOP)
         try:
-            started = asyncio.get_running_loop().time()
-            with pytest.raises(StoreUnavailable, match="did not answer"):
-                await store.admit([rpm(10, "b")], NOW + 1)
-            assert asyncio.get_running_loop().time() - started < 2.0
+            yield
         finally:
             os.kill(redis_server.proc.pid, signal.SIGCONT)
-        # the call that timed out still reached Redis; the reply it left is skipped
-        later = await store.admit([rpm(10, "c")], NOW + 2)
-        assert later.admitted and later.states[0].used == 2
+    yield pause
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("options", ["", "?socket_keepalive=true"], ids=["pipe", "redis-py"])
+async def test_a_call_given_up_during_a_pause_is_not_applied_when_redis_resumes(
+        redis_server: RedisServer, paused: Callable[[], contextlib.AbstractContextManager],
+        options: str) -> None:
+    """A stalled Redis still holds the timed-out call in its socket buffer and runs it when it
+    resumes; the call's deadline makes it do nothing then: no window entry, no concurrency
+    lease that no request holds, and a settlement the router keeps to send again is not
+    applied twice."""
+    store = RedisStore(redis_server.url + options, timeout=0.2)
+    await store.open()
+    try:
+        assert (store._pipe is None) == bool(options)
+        assert (await store.admit([rpm(10, "a")], NOW)).admitted
+        carried = Settlement(adds=[Check("sum", "otpm:alice", 1000, 60, 7, "a")])
+        with paused():
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(StoreUnavailable, match="did not answer"):
+                await store.admit([rpm(10, "b"), lease(1, "b")], NOW + 1, carried)
+            assert asyncio.get_running_loop().time() - started < 2.0
+        await asyncio.sleep(0.3)  # Redis works through what it buffered
+        later = await store.admit([rpm(10, "c"), lease(1, "c"),
+                                   Check("sum", "otpm:alice", 1000, 60, 0, "c")], NOW + 2)
+        assert later.admitted, later
+        assert [s.used for s in later.states] == [1, 0, 0]
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_call_that_outlives_its_deadline_is_refused_and_the_clock_catches_up(
+        redis_server: RedisServer) -> None:
+    """The deadline is in Redis's time, from an estimate of its clock. If the estimate is
+    wrong (the server's clock was stepped), the call that finds out is refused -- nothing
+    applied -- and the next one uses the corrected estimate."""
+    store = RedisStore(redis_server.url, timeout=1.0)
+    await store.open()
+    try:
+        assert store.clock.offset is not None
+        store.clock.offset -= 5.0  # as if Redis's clock had jumped 5 s ahead
+        with pytest.raises(StoreUnavailable, match="after its deadline"):
+            await store.admit([rpm(10, "a")], NOW)
+        after = await store.admit([rpm(10, "b")], NOW + 1)
+        assert after.admitted and after.states[0].used == 0
     finally:
         await store.close()
 
@@ -147,3 +191,74 @@ async def test_urls_with_options_go_through_redis_py(redis_server: RedisServer) 
         assert not (await store.admit([rpm(5, "late")], NOW + 1)).admitted
     finally:
         await store.close()
+
+
+@pytest.mark.anyio
+async def test_an_argument_that_cannot_be_sent_fails_alone(redis_server: RedisServer) -> None:
+    """Replies are matched to calls by order: a call whose command cannot be packed must not
+    queue a waiter, or every later caller would get the reply meant for the one before."""
+    pipe = ScriptPipe.for_url(redis_server.url, 1.0)
+    assert pipe is not None
+    try:
+        assert await pipe.call("PING") == "PONG"
+        with pytest.raises(Exception):  # noqa: B017 -- hiredis's own error for the argument
+            await pipe.call("ECHO", "\ud800")
+        replies = await asyncio.wait_for(asyncio.gather(
+            pipe.call("ECHO", "for-a"), pipe.call("ECHO", "for-b")), 2.0)
+        assert replies == ["for-a", "for-b"]
+    finally:
+        pipe.close()
+
+
+@pytest.mark.anyio
+async def test_a_connection_dropped_by_the_server_fails_calls_at_once() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = ScriptPipe.for_url(f"redis://127.0.0.1:{port}/0", 1.0)
+    assert pipe is not None
+    try:
+        started = asyncio.get_running_loop().time()
+        for _ in range(3):
+            with pytest.raises(RedisConnectionError):
+                await asyncio.wait_for(pipe.call("PING"), 5.0)
+        assert asyncio.get_running_loop().time() - started < 2.0  # none waits for a reply
+    finally:
+        pipe.close()
+        server.close()
+
+
+@pytest.mark.anyio
+async def test_closing_while_connecting_leaves_no_connection_behind() -> None:
+    """close() during the AUTH handshake: the waiting call fails, the connection is dropped
+    (the server sees it end) and later calls are refused rather than connecting again."""
+    ended = asyncio.Event()
+    accepted = 0
+
+    async def slow_auth(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        await reader.read(100)
+        await asyncio.sleep(0.2)
+        writer.write(b"+OK\r\n")
+        await reader.read(100)  # b"" once the client has dropped the connection
+        ended.set()
+
+    server = await asyncio.start_server(slow_auth, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = ScriptPipe.for_url(f"redis://:pw@127.0.0.1:{port}/0", 2.0)
+    assert pipe is not None
+    try:
+        waiting = asyncio.ensure_future(pipe.call("PING"))
+        await asyncio.sleep(0.05)
+        pipe.close()
+        with pytest.raises((RedisConnectionError, asyncio.CancelledError)):
+            await asyncio.wait_for(waiting, 2.0)
+        await asyncio.wait_for(ended.wait(), 2.0)
+        with pytest.raises(RedisConnectionError, match="closed"):
+            await pipe.call("PING")
+        assert accepted == 1
+    finally:
+        server.close()

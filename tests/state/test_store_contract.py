@@ -249,3 +249,35 @@ async def test_sqlite_lock_held_past_the_timeout_is_store_unavailable(tmp_path: 
         other.execute("ROLLBACK")
         other.close()
         await store.close()
+
+
+async def test_sqlite_call_reached_after_its_caller_left_applies_nothing(tmp_path: Path) -> None:
+    """The store's thread is busy (a long ledger query) and another process holds the write
+    lock: the admission goes to the thread's queue, its caller times out, and when the thread
+    is free again it must not count the request that was never admitted."""
+    import sqlite3
+    import threading
+    import time
+
+    from continuum_cli.state.counters import Check
+
+    store = SQLiteStore(tmp_path / "late.db", timeout=0.1)
+    await store.open()
+    rpm = [Check("count", "rpm:alice", 10, 60, 1, "r1")]
+    busy = asyncio.ensure_future(store.run(lambda db: time.sleep(0.5), inline=False,
+                                           timeout=5.0))
+    await asyncio.sleep(0.05)
+    other = sqlite3.connect(tmp_path / "late.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.2, lambda: other.execute("ROLLBACK")).start()
+    try:
+        with pytest.raises(StoreUnavailable, match="did not answer"):
+            await store.admit(rpm, 1_800_000_000.0)
+        await busy
+        await asyncio.sleep(0.1)
+        after = await store.admit([Check("count", "rpm:alice", 10, 60, 1, "r2")],
+                                  1_800_000_001.0)
+        assert after.admitted and after.states[0].used == 0
+    finally:
+        other.close()
+        await store.close()
