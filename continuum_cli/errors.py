@@ -5,7 +5,8 @@
     ├── ProviderError              a web-search provider failed (carries `error_code`)
     └── ApiError                   an HTTP-facing error: class attributes `status`, `error_type`
         ├── InvalidRequest             400 invalid_request_error
-        │   └── PromptTooLong              400 invalid_request_error ("prompt is too long: N > M")
+        │   ├── PromptTooLong              400 invalid_request_error ("prompt is too long: N > M")
+        │   └── ModelDenied                400 invalid_request_error (gateway sign-in, unknown model)
         ├── AuthenticationFailed       401 authentication_error
         ├── PermissionDenied           403 permission_error
         ├── NotFound                   404 not_found_error
@@ -124,6 +125,17 @@ class InvalidRequest(ApiError):
     status = 400
     error_type = "invalid_request_error"
     openai_type = "invalid_request_error"
+
+
+class ModelDenied(InvalidRequest):
+    """A model a gateway sign-in may not use: the Claude Code gateway protocol's Messages
+    section asks for `400 invalid_request_error` for a model outside the allowlist, which
+    here is what the router serves (backends' models and aliases)."""
+
+    def __init__(self, model: str, message: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message or f"Model {model} not found", hint=hint)
+        self.model = model
 
 
 class PromptTooLong(InvalidRequest):

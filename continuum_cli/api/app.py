@@ -24,6 +24,7 @@ from continuum_cli.api.state import AppState
 from continuum_cli.errors import (
     ApiError,
     MethodNotAllowed,
+    ModelDenied,
     ModelNotFound,
     NotFound,
     Overloaded,
@@ -167,7 +168,7 @@ class ContinuumApp:
             request = dataclasses.replace(request, caller=await _authenticate(state, request))
         meter = start_meter(state, request, path, flavor_of(path))
         try:
-            response = await handler(state, request)
+            response = await _handle(handler, state, request)
         except BaseException as exc:
             if isinstance(exc, ApiError):
                 _log_failure(request, exc)
@@ -182,7 +183,7 @@ class ContinuumApp:
 
     def error_response(self, exc: BaseException, path: str) -> Response:
         response = error_response(exc, normalize_path(path))
-        if isinstance(exc, ModelNotFound):  # a name the client made up: `other` in metrics
+        if isinstance(exc, (ModelNotFound, ModelDenied)):  # a made-up name: `other` in metrics
             response.log["model"] = exc.model
         return response
 
@@ -194,6 +195,16 @@ class ContinuumApp:
         if flavor == "anthropic":
             return encode_event("error", body)
         return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+async def _handle(handler: Any, state: AppState,
+                  request: Request) -> Response | StreamingResponse:
+    try:
+        return await handler(state, request)
+    except ModelNotFound as exc:
+        if state.gateway is None or gateway_bearer.gateway_token(request.headers) is None:
+            raise
+        raise ModelDenied(exc.model, exc.message, exc.hint) from None
 
 
 async def _authenticate(state: AppState, request: Request) -> auth.Caller:

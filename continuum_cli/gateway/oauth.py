@@ -9,7 +9,6 @@ send (client_id, scope) is required (RFC 6749 §3.2, RFC 8628 §3.1; Claude Code
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -18,6 +17,7 @@ from continuum_cli.errors import OAuthError
 from continuum_cli.gateway import bearer, guard, urls
 from continuum_cli.gateway.store import Tokens
 from continuum_cli.server.types import Request, Response, json_response
+from continuum_cli.wire import json_text
 
 log = logging.getLogger("continuum.gateway")
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -31,7 +31,7 @@ def parse_form(body: bytes) -> dict[str, str]:
     text = body.decode("utf-8", "replace")
     if text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = json_text.loads(text)  # bounded nesting; a deep text is an empty form
         except ValueError:
             data = None
         if isinstance(data, dict):

@@ -233,3 +233,41 @@ def test_token_answer_names_the_keys_email(scripted: ScriptedBackend,
     router = router_factory(config)
     assert sign_in(base(router))["email"] == "alice@example.com"
     assert "email" not in sign_in(base(router), api_key="sk-bob-0123456789abcdef")
+
+
+def test_a_model_the_router_does_not_serve_is_400_for_a_sign_in(
+        scripted: ScriptedBackend, router_factory: Factory) -> None:
+    """Gateway protocol, Messages: a denied model is `400 invalid_request_error`. Signed-in
+    clients get that for a model with no backend and no alias; API-key clients keep the
+    Anthropic API's 404 `not_found_error`. (count_tokens counts for any model name.)"""
+    config = gateway_config(scripted)
+    del config["model_aliases"]["default"]
+    router = router_factory(config)
+    tokens = sign_in(base(router))
+    body = {**BODY, "model": "claude-no-such-model"}
+    signed_in = httpx.post(f"{base(router)}/v1/messages", json=body,
+                           headers=bearer(tokens["access_token"]))
+    assert signed_in.status_code == 400, signed_in.text
+    error = signed_in.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "claude-no-such-model" in error["message"]
+    with_key = httpx.post(f"{base(router)}/v1/messages", json=body,
+                          headers={"x-api-key": ALICE_KEY})
+    assert with_key.status_code == 404
+    assert with_key.json()["error"]["type"] == "not_found_error"
+    served = httpx.post(f"{base(router)}/v1/messages", json=BODY,
+                        headers=bearer(tokens["access_token"]))
+    assert served.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/oauth/device_authorization", "/oauth/token",
+                                  "/oauth/revoke", "/device"])
+def test_a_deeply_nested_json_form_is_answered_not_a_500(
+        gw: RouterThread, path: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Sign-in endpoints read a JSON object as a form too; one nested 50 000 deep is an
+    unreadable (empty) form, answered in the endpoint's own way."""
+    body = b'{"a":' + b"[" * 50_000
+    with caplog.at_level("DEBUG"):
+        answer = httpx.post(f"{base(gw)}{path}", content=body, headers=UA)
+    assert answer.status_code < 500, answer.text
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]

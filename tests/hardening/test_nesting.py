@@ -101,6 +101,10 @@ def test_too_deep_is_a_value_error() -> None:
     (b"\xff{}", "not UTF-8"),
     (b"[1]", "request body must be a JSON object, not an array"),
     (b'"s"', "must be a JSON object, not a string"),
+    (b'{"max_tokens": ' + b"9" * 5000 + b"}", "Exceeds the limit (4300 digits)"),
+    (b'{"temperature": NaN}', "NaN is not a JSON number"),
+    (b'{"temperature": -Infinity}', "-Infinity is not a JSON number"),
+    (b'{"top_p": 1e400}', "the number 1e400 is too large"),
 ])
 def test_parse_json_body(body: bytes, message: str) -> None:
     with pytest.raises(InvalidRequest) as info:
@@ -149,6 +153,29 @@ def test_deep_body_is_a_400_in_the_routes_envelope(router, path: str, body: str)
         error = data["error"]
         assert error["type"] == "invalid_request_error"
     assert f"nesting limit is {LIMIT}" in error["message"]
+
+
+NOT_JSON_NUMBERS = {
+    "5000-digit-integer": b'{"model": "test-model", "max_tokens": ' + b"7" * 5000 + b"}",
+    "nan": b'{"model": "test-model", "max_tokens": 16, "temperature": NaN}',
+    "1e400": b'{"model": "test-model", "max_tokens": 16, "top_p": 1e400}',
+}
+
+
+@pytest.mark.parametrize("body", sorted(NOT_JSON_NUMBERS))
+@pytest.mark.parametrize("path", ANTHROPIC_ROUTES + OPENAI_ROUTES)
+def test_numbers_json_does_not_have_are_a_400(router, path: str, body: str,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Python's parser takes NaN, Infinity and 1e400 (RFC 8259 §6 has none of them) and
+    refuses integers past 4300 digits with a plain ValueError: each is a 400 naming it."""
+    with caplog.at_level("DEBUG"):
+        resp = httpx.post(router.url + path, content=NOT_JSON_NUMBERS[body],
+                          headers={"content-type": "application/json"}, timeout=30)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith("request body is not valid JSON")
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
 
 
 def test_deep_body_leaves_no_traceback(router, caplog: pytest.LogCaptureFixture) -> None:
