@@ -68,11 +68,16 @@ def _billing(standings: tuple[BudgetStanding, ...], name: str, now: float,
 def budget_message(standing: BudgetStanding, name: str) -> str:
     """One sentence: what ran out, when it resets, what to do (the client prints it as is)."""
     what = (f"{_amount(standing.cap)} tokens" if standing.kind == "tokens"
-            else f"${standing.cap:,.2f}")
+            else _dollars(standing.cap))
     reset = datetime.fromtimestamp(standing.resets_at, UTC)
     when = f"{reset:%b} {reset.day} {reset:%H:%M} UTC"
     return (f"{standing.period} budget of {what} reached for key {name} · resets {when} · "
             "wait until then or ask the router's admin to raise the budget")
+
+
+def _dollars(value: float) -> str:
+    # cents, unless the cap is below a cent (a test budget of $0.001 is not "$0.00")
+    return f"${value:,.2f}" if value >= 0.01 else f"${value:.6f}".rstrip("0")
 
 
 def _amount(value: float) -> str:

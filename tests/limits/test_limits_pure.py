@@ -14,7 +14,7 @@ from continuum_cli.limits.budgets import (
     fullest,
     period_bounds,
 )
-from continuum_cli.limits.decide import decide
+from continuum_cli.limits.decide import budget_message, decide
 from continuum_cli.limits.headers import (
     RateStanding,
     anthropic_rate_headers,
@@ -206,3 +206,19 @@ def test_report_summarize() -> None:
         parse_since("soon", now)
     with pytest.raises(ValueError):
         summarize([], "colour", 0, now)
+
+
+@pytest.mark.parametrize(("kind", "cap", "said"), [
+    ("tokens", 5_000_000, "daily budget of 5,000,000 tokens"),
+    ("cost", 50, "daily budget of $50.00"),
+    ("cost", 1234.5, "daily budget of $1,234.50"),
+    ("cost", 0.001, "daily budget of $0.001"),  # not "$0.00"
+    ("cost", 0.0125, "daily budget of $0.01"),
+])
+def test_budget_message_names_the_cap_and_when_it_resets(kind: str, cap: float,
+                                                        said: str) -> None:
+    resets = datetime(2026, 12, 6, 0, 0, tzinfo=UTC).timestamp()
+    message = budget_message(BudgetStanding("daily", kind, cap, cap, resets - 86400, resets),
+                             "alice")
+    assert message.startswith(said + " reached for key alice")
+    assert "resets Dec 6 00:00 UTC" in message
