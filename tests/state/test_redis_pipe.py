@@ -10,6 +10,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -210,24 +211,32 @@ async def test_an_argument_that_cannot_be_sent_fails_alone(redis_server: RedisSe
         pipe.close()
 
 
+@contextlib.asynccontextmanager
+async def fake_redis(handler: Callable[..., Any], userinfo: str,
+                     timeout: float) -> AsyncIterator[ScriptPipe]:
+    """A pipe to a scripted server on a free port (`handler` plays Redis)."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = ScriptPipe.for_url(f"redis://{userinfo}127.0.0.1:{port}/0", timeout)
+    assert pipe is not None
+    try:
+        yield pipe
+    finally:
+        pipe.close()
+        server.close()
+
+
 @pytest.mark.anyio
 async def test_a_connection_dropped_by_the_server_fails_calls_at_once() -> None:
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
-    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    pipe = ScriptPipe.for_url(f"redis://127.0.0.1:{port}/0", 1.0)
-    assert pipe is not None
-    try:
+    async with fake_redis(hang_up, "", 1.0) as pipe:
         started = asyncio.get_running_loop().time()
         for _ in range(3):
             with pytest.raises(RedisConnectionError):
                 await asyncio.wait_for(pipe.call("PING"), 5.0)
         assert asyncio.get_running_loop().time() - started < 2.0  # none waits for a reply
-    finally:
-        pipe.close()
-        server.close()
 
 
 @pytest.mark.anyio
@@ -246,11 +255,7 @@ async def test_closing_while_connecting_leaves_no_connection_behind() -> None:
         await reader.read(100)  # b"" once the client has dropped the connection
         ended.set()
 
-    server = await asyncio.start_server(slow_auth, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    pipe = ScriptPipe.for_url(f"redis://:pw@127.0.0.1:{port}/0", 2.0)
-    assert pipe is not None
-    try:
+    async with fake_redis(slow_auth, ":pw@", 2.0) as pipe:
         waiting = asyncio.ensure_future(pipe.call("PING"))
         await asyncio.sleep(0.05)
         pipe.close()
@@ -260,5 +265,3 @@ async def test_closing_while_connecting_leaves_no_connection_behind() -> None:
         with pytest.raises(RedisConnectionError, match="closed"):
             await pipe.call("PING")
         assert accepted == 1
-    finally:
-        server.close()
