@@ -199,6 +199,9 @@ class ContinuumApp:
 
 async def _handle(handler: Any, state: AppState,
                   request: Request) -> Response | StreamingResponse:
+    """The route's answer; a gateway sign-in asking for a model the router does not serve
+    gets 400 (gateway protocol, "Messages -- required": a denied model is
+    `invalid_request_error`), an API-key client the Anthropic API's 404."""
     try:
         return await handler(state, request)
     except ModelNotFound as exc:
