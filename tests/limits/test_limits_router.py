@@ -292,3 +292,31 @@ def test_every_answer_to_a_limited_key_carries_the_headers(scripted, router_fact
                        headers={"x-api-key": BOB},
                        json={"model": "sonnet", "messages": [{"role": "user", "content": "x"}]})
     assert not [h for h in plain.headers if "ratelimit" in h]
+
+
+def test_cost_budget_warns_past_95_percent_then_refuses(scripted, router_factory,
+                                                         tmp_path) -> None:
+    """A `cost_usd` budget priced from `pricing` (USD per million tokens of the model as
+    served): the answer after 96 % of it carries the 0.95 warning, the next one is refused."""
+    model = scripted.models[0]
+    config = keyed(scripted, tmp_path, {"budgets": [{"period": "monthly", "cost_usd": 1.0}]},
+                   pricing={model: {"input": 0, "output": 10_000}})  # $0.01 per output token
+    router = router_factory(config)
+    c = client(router)
+    for completion in (40, 56):  # $0.40, then $0.96 in all
+        scripted.queue(Text("ok", usage=usage(prompt=5, completion=completion)))
+        ask(c)
+        _wait_settled(router)
+    scripted.queue(Text("ok", usage=usage(prompt=5, completion=10)))
+    warned = ask(c)
+    _wait_settled(router)
+    h = warned.headers
+    assert h["anthropic-ratelimit-unified-status"] == "allowed_warning"
+    assert h["anthropic-ratelimit-unified-overage-surpassed-threshold"] == "0.95"
+    assert float(h["anthropic-ratelimit-unified-overage-utilization"]) == pytest.approx(0.96)
+    with pytest.raises(anthropic.APIStatusError) as info:
+        ask(c)
+    assert info.value.response.status_code == 429
+    assert info.value.body["error"]["type"] == "billing_error"
+    assert "monthly budget of $1.00" in info.value.body["error"]["message"]
+    assert info.value.response.headers["anthropic-ratelimit-unified-overage-period"] == "monthly"
