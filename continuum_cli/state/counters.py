@@ -6,11 +6,15 @@ replicas never let through more than a limit allows. The arithmetic below is the
 store's; the Redis script (redis_limits.py) mirrors it line for line.
 
 Kinds:
-* `count`: a sliding window of `span` seconds counting entries (requests per minute).
-* `sum`: a sliding window summing entry amounts (tokens per minute).
-  Windows keep a running total beside their entries, so a check costs the entries that left
-  the window since the last one, not the whole window (a key at 100 000 requests a minute
-  costs what a key at 10 does).
+* `count`: a sliding window of `span` seconds counting requests (requests per minute).
+* `sum`: a sliding window summing amounts (tokens per minute).
+  A window is kept in one-second buckets: the second, the amount added in it and the time of
+  its newest addition. A check reads at most `span + 1` small rows however busy the key, and
+  an admission adds to one bucket instead of writing an entry. A bucket counts until its
+  newest addition has left the window, so a key never gets more than its limit in any `span`
+  seconds; an earlier amount in the same second may count up to one second longer than in an
+  exact window, while `free_at` (retry-after) and the reset time, which follow the newest
+  additions, stay exact.
 * `lease`: live leases (concurrent requests); each lease ends by release or after `span` s.
 * `counter`: a number that expires at the unix time `span` (a budget's period).
 """
@@ -24,7 +28,7 @@ from typing import Any, Literal, NamedTuple
 
 Kind = Literal["count", "sum", "lease", "counter"]
 NEVER = math.inf  # `free_at` when a request can never pass (it alone exceeds the limit)
-OLDEST_PAGE = 1000  # oldest entries read to compute `free_at` on a refusal
+OLDEST_PAGE = 1000  # oldest buckets read to compute `free_at` on a refusal
 
 
 # NamedTuples rather than frozen dataclasses: a request builds a few dozen of these, and a
@@ -42,7 +46,7 @@ class CheckState(NamedTuple):
     ok: bool
     used: float  # before this request was added
     free_at: float  # unix time from which this check would pass (now when it passes)
-    newest: float = 0.0  # newest window entry (0: empty), for "fully replenished" resets
+    newest: float = 0.0  # newest addition to a window (0: empty), for "fully replenished" resets
 
 
 def need(check: Check) -> float:
@@ -51,11 +55,22 @@ def need(check: Check) -> float:
     return max(check.amount, 1)
 
 
+def bucket_of(now: float) -> int:
+    """The bucket (its second) an amount added at `now` goes to."""
+    return math.floor(now)
+
+
+def last_gone(now: float, span: float) -> int:
+    """The newest bucket that has wholly left a `span`-second window at `now` (all it holds
+    came before second b + 1). The one after it may have left too: see `window_state`."""
+    return math.floor(now - span) - 1
+
+
 def window_state(check: Check, used: float, newest: float,
                  oldest: Sequence[tuple[float, float]], now: float) -> CheckState:
-    """`used`: the window's running total (entries for `count`); `newest`: its newest entry
-    (0: empty); `oldest`: (timestamp, amount) of its oldest entries, oldest first -- enough
-    of them to say when the window has room (a store passes a bounded page)."""
+    """`used`: the window's total (requests for `count`); `newest`: its newest addition (0:
+    empty); `oldest`: (newest addition, amount) of its oldest buckets, oldest first -- enough of
+    them to say when the window has room (a store passes a bounded page)."""
     excess = used + need(check) - check.limit
     if excess <= 0:
         return CheckState(True, used, now, newest)
@@ -63,7 +78,7 @@ def window_state(check: Check, used: float, newest: float,
         return CheckState(False, used, NEVER, newest)
     freed = 0.0
     for ts, amount in oldest:
-        freed += amount if check.kind == "sum" else 1
+        freed += amount
         if freed >= excess:
             return CheckState(False, used, ts + check.span, newest)
     return CheckState(False, used, now + check.span, newest)  # beyond the page: at most this

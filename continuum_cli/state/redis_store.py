@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from continuum_cli.errors import StoreUnavailable
 from continuum_cli.state import redis_limits
+from continuum_cli.state.redis_run import RUN
 from continuum_cli.state.codec import decode, encode
 from continuum_cli.state.counters import Admission, Check, Settlement
 from continuum_cli.state.server_clock import ServerClock
@@ -91,7 +92,7 @@ class RedisStore:
 
         self._pipe = ScriptPipe.for_url(self.url, max(self.timeout, 0.5))
         for name, source in (("put", _PUT), ("take", _TAKE), ("update", _UPDATE),
-                             ("run", redis_limits.RUN)):
+                             ("run", RUN)):
             self.register(name, source)
         try:
             sent = time.monotonic()
@@ -197,7 +198,7 @@ class RedisStore:
     async def admit(self, checks: list[Check], now: float,
                     settlement: Settlement | None = None) -> Admission:
         reply = await self._run_script(settlement, checks, now, self.timeout)
-        return redis_limits.parse_admission(reply)
+        return redis_limits.parse_admission(reply, now)
 
     async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:

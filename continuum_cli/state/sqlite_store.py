@@ -252,12 +252,8 @@ class SQLiteStore:
     # -- limits and the usage ledger (see counters.py) ------------------------------------
     async def admit(self, checks: list[Check], now: float,
                     settlement: Settlement | None = None) -> Admission:
-        def admit(db: sqlite3.Connection) -> Admission:
-            if settlement:
-                sqlite_limits.settle(db, settlement, now)
-            return sqlite_limits.admit(db, checks, now)
-
-        return await self.run(admit, write=True)
+        return await self.run(lambda db: sqlite_limits.admit(db, checks, now, settlement),
+                              write=True)
 
     async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:

@@ -14,6 +14,8 @@ from continuum_cli.state.counters import (
     Check,
     CheckState,
     Settlement,
+    bucket_of,
+    last_gone,
     lease_state,
     window_state,
 )
@@ -34,6 +36,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await made.close()
 
 
+def exactly(value: float) -> object:
+    return pytest.approx(value, abs=1e-6)
+
+
 def rpm(limit: int, member: str) -> Check:
     return Check("count", "rpm:alice", limit, 60, 1, member)
 
@@ -44,10 +50,41 @@ async def test_count_window_admits_exactly_the_limit(store) -> None:
     assert [r.admitted for r in results] == [True, True, True, False, False]
     assert [r.states[0].used for r in results] == [0, 1, 2, 3, 3]
     # the oldest entry (NOW) leaves the window at NOW + 60
-    assert results[3].states[0].free_at == pytest.approx(NOW + 60)
-    assert results[3].states[0].newest == pytest.approx(NOW + 2)
+    assert results[3].states[0].free_at == exactly(NOW + 60)
+    assert results[3].states[0].newest == exactly(NOW + 2)
+    early = await store.admit([rpm(3, "early")], NOW + 59.9)
+    assert not early.admitted and early.states[0].used == 3
     later = await store.admit([rpm(3, "late")], NOW + 60.5)
     assert later.admitted and later.states[0].used == 2
+
+
+@pytest.mark.anyio
+async def test_a_bucket_counts_until_its_newest_addition_leaves(store) -> None:
+    """Two requests in one second: the bucket holding both counts until the later one is
+    60 s old, and retry-after (`free_at`) says exactly when that is."""
+    assert (await store.admit([rpm(2, "a")], NOW + 0.1)).admitted
+    assert (await store.admit([rpm(2, "b")], NOW + 0.8)).admitted
+    refused = await store.admit([rpm(2, "c")], NOW + 1)
+    assert not refused.admitted and refused.states[0].free_at == exactly(NOW + 60.8)
+    assert refused.states[0].newest == exactly(NOW + 0.8)
+    assert not (await store.admit([rpm(2, "d")], NOW + 60.7)).admitted
+    later = await store.admit([rpm(2, "e")], NOW + 60.9)
+    assert later.admitted and later.states[0].used == 0
+
+
+@pytest.mark.anyio
+async def test_no_more_than_the_limit_in_any_window_across_bucket_edges(store) -> None:
+    """Requests late in one second and early in the next: whatever the buckets, no 60 s
+    span ever holds more than the limit."""
+    admitted: list[float] = []
+    for i in range(400):
+        at = NOW + i * 0.37
+        if (await store.admit([rpm(5, f"e{i}")], at)).admitted:
+            admitted.append(at)
+    for i, start in enumerate(admitted):
+        inside = [t for t in admitted[i:] if t - start < 60]
+        assert len(inside) <= 5
+    assert len(admitted) >= 5 * 2  # and the window does replenish
 
 
 @pytest.mark.anyio
@@ -88,7 +125,7 @@ async def test_sum_window_and_all_or_nothing(store) -> None:
                                NOW + 1)
     assert not second.admitted
     assert second.states[0].ok and not second.states[1].ok
-    assert second.states[1].used == 600 and second.states[1].free_at == pytest.approx(NOW + 60)
+    assert second.states[1].used == 600 and second.states[1].free_at == exactly(NOW + 60)
     again = await store.admit([rpm(10, "c")], NOW + 2)
     assert again.states[0].used == 0
     # a request alone larger than the limit can never pass
@@ -103,7 +140,7 @@ async def test_output_window_admits_while_room_is_left_and_settles_later(store) 
     await store.settle(Settlement([Check("sum", "otpm:alice", 100, 60, 100, "x")]), NOW + 1)
     refused = await store.admit([out], NOW + 2)
     assert not refused.admitted and refused.states[0].used == 100
-    assert refused.states[0].free_at == pytest.approx(NOW + 61)
+    assert refused.states[0].free_at == exactly(NOW + 61)
 
 
 @pytest.mark.anyio
@@ -160,16 +197,20 @@ def test_window_state_table() -> None:
     c = Check("sum", "k", 100, 60, 30, "m")
     assert window_state(c, 0, 0, [], 10) == CheckState(True, 0, 10, 0)
     assert window_state(c, 70, 2, [], 10) == CheckState(True, 70, 10, 2)
-    # 50 + 40 + 30 > 100: the first entry must leave (at 1 + 60)
-    assert window_state(c, 90, 2, [(1, 50), (2, 40)], 10) == CheckState(False, 90, 61, 2)
+    # 50 + 40 + 30 > 100: the first bucket must leave (its newest addition, 1.5, + 60)
+    assert window_state(c, 90, 2, [(1.5, 50), (2, 40)], 10) == CheckState(False, 90, 61.5, 2)
     # the two oldest must leave to make room for 90
     big = Check("sum", "k", 100, 60, 90, "m")
     assert window_state(big, 30, 3, [(1, 10), (2, 10), (3, 10)], 10).free_at == 62
-    # beyond the page of oldest entries read: at most a whole window away
+    # beyond the page of oldest buckets read: at most a whole window away
     assert window_state(big, 30, 3, [(1, 10)], 10).free_at == 70
-    count = Check("count", "k", 2, 60, 1, "m")
-    assert window_state(count, 2, 7, [(5, 1), (7, 1)], 10) == CheckState(False, 2, 65, 7)
+    # a count window's buckets hold request counts
+    count = Check("count", "k", 3, 60, 1, "m")
+    assert window_state(count, 3, 7, [(5, 2), (7, 1)], 10) == CheckState(False, 3, 65, 7)
     assert math.isinf(window_state(Check("sum", "k", 10, 60, 11, "m"), 0, 0, [], 1).free_at)
+    # bucket 100 holds additions made before 101: it has wholly left a 60 s window at 161
+    assert [last_gone(now, 60) for now in (100.0, 100.5, 161.0, 161.99)] == [39, 39, 100, 100]
+    assert [bucket_of(now) for now in (100.0, 100.999)] == [100, 100]
     assert lease_state(Check("lease", "k", 1, 60, 1, "m"), 1, 70, 10) == CheckState(
         False, 1, 70)
     assert lease_state(Check("lease", "k", 2, 60, 1, "m"), 1, 70, 10) == CheckState(
@@ -178,16 +219,21 @@ def test_window_state_table() -> None:
 
 @pytest.mark.anyio
 async def test_busy_window_keeps_an_exact_running_total(store) -> None:
-    """Entries leave the window as time passes; the running total follows exactly."""
+    """Buckets leave the window as time passes; the total follows exactly."""
     for i in range(50):
         await store.admit([Check("sum", "busy", 10_000, 60, 10, f"e{i}")], NOW + i)
     # at NOW + 80 the entries at NOW .. NOW + 20 have left: 29 remain (21 .. 49)
     state = (await store.admit([Check("sum", "busy", 10_000, 60, 0, "probe")],
                                NOW + 80)).states[0]
-    assert state.used == 290 and state.newest == pytest.approx(NOW + 49)
+    assert state.used == 290 and state.newest == exactly(NOW + 49)
     full = (await store.admit([Check("sum", "busy", 300, 60, 20, "x")], NOW + 80)).states[0]
     # 290 + 20 > 300: the oldest live entry (NOW + 21) must leave first
-    assert not full.ok and full.free_at == pytest.approx(NOW + 81)
+    assert not full.ok and full.free_at == exactly(NOW + 81)
+    # many admissions in one second share its bucket, and a later check still sees them all
+    for i in range(30):
+        await store.admit([Check("sum", "busy", 10_000, 60, 1, f"s{i}")], NOW + 90 + i / 40)
+    state = (await store.admit([Check("sum", "busy", 10_000, 60, 0, "p")], NOW + 91)).states[0]
+    assert state.used == 180 + 30  # the entries at NOW + 32 .. 49, and 30 in NOW + 90
     later = (await store.admit([Check("sum", "busy", 10_000, 60, 0, "y")],
                                NOW + 200)).states[0]
     assert later.used == 0 and later.newest == 0
@@ -220,3 +266,14 @@ async def test_large_settlement_after_an_outage(store) -> None:
     assert await store.counters(["budget:dave"], NOW) == [6000]
     state = (await store.admit([Check("sum", "otpm:dave", 10**9, 60, 0, "p")], NOW)).states[0]
     assert state.used == 9000
+
+
+@pytest.mark.anyio
+async def test_a_replica_whose_clock_is_behind_leaves_no_count_behind(store) -> None:
+    """An addition stamped earlier than the window's oldest bucket (another replica's clock
+    is behind) still leaves the window: the total never drifts upward."""
+    assert (await store.admit([rpm(10, "ahead")], NOW + 100)).admitted
+    assert (await store.admit([rpm(10, "behind")], NOW + 50)).admitted
+    later = await store.admit([rpm(10, "probe")], NOW + 161)
+    assert later.admitted and later.states[0].used == 0
+    assert (await store.admit([rpm(10, "next")], NOW + 162)).states[0].used == 1
