@@ -19,7 +19,7 @@ _UNITS = {"requests": "requests", "input_tokens": "input tokens",
           "output_tokens": "output tokens", "concurrent": "concurrent requests"}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built once per request: a frozen dataclass costs three times more
 class Decision:
     admitted: bool
     rates: tuple[RateStanding, ...] = ()

@@ -20,8 +20,11 @@ from continuum_cli.limits.budgets import BudgetStanding
 
 UNIFIED = "anthropic-ratelimit-unified-"
 THRESHOLDS = (0.95, 0.75)  # the client's notices: past 75 % and again past 95 %
-_ANTHROPIC_NAMES = {"requests": "requests", "input_tokens": "input-tokens",
-                    "output_tokens": "output-tokens"}
+# (limit, remaining, reset) header names per window, built once
+_ANTHROPIC_NAMES = {
+    role: tuple(f"anthropic-ratelimit-{name}-{part}" for part in ("limit", "remaining", "reset"))
+    for role, name in (("requests", "requests"), ("input_tokens", "input-tokens"),
+                       ("output_tokens", "output-tokens"))}
 
 
 class RateStanding(NamedTuple):
@@ -43,10 +46,10 @@ def _rfc3339(second: int) -> str:  # a few distinct seconds per minute of traffi
 def anthropic_rate_headers(rates: Sequence[RateStanding]) -> dict[str, str]:
     headers = {}
     for rate in rates:
-        base = f"anthropic-ratelimit-{_ANTHROPIC_NAMES[rate.name]}-"
-        headers[base + "limit"] = str(rate.limit)
-        headers[base + "remaining"] = str(rate.remaining)
-        headers[base + "reset"] = rfc3339(rate.reset)
+        limit, remaining, reset = _ANTHROPIC_NAMES[rate.name]
+        headers[limit] = str(rate.limit)
+        headers[remaining] = str(rate.remaining)
+        headers[reset] = rfc3339(rate.reset)
     return headers
 
 
@@ -82,22 +85,32 @@ def surpassed(utilization: float) -> float | None:
 
 def unified_headers(standing: BudgetStanding) -> dict[str, str]:
     """A successful answer to a capped key: its standing on the budget the headers describe."""
-    threshold = surpassed(standing.utilization)
+    utilization = standing.utilization
+    threshold = surpassed(utilization)
     status = "allowed_warning" if threshold is not None else "allowed"
     reset = str(int(standing.resets_at))
-    shown = min(math.floor(standing.utilization * 100), 99) / 100
     headers = {
-        UNIFIED + "status": status,
-        UNIFIED + "representative-claim": "overage",
-        UNIFIED + "overage-status": status,
+        _STATUS: status,
+        _CLAIM: "overage",
+        _OVERAGE_STATUS: status,
         # two decimals, kept below 1 while requests are still allowed
-        UNIFIED + "overage-utilization": f"{shown:.2f}",
-        UNIFIED + "reset": reset,
-        UNIFIED + "overage-reset": reset,
+        _UTILIZATION: _hundredths(min(math.floor(utilization * 100), 99)),
+        _RESET: reset,
+        _OVERAGE_RESET: reset,
     }
     if threshold is not None:
         headers[UNIFIED + "overage-surpassed-threshold"] = f"{threshold:.2f}"
     return headers
+
+
+_STATUS, _CLAIM, _OVERAGE_STATUS, _UTILIZATION, _RESET, _OVERAGE_RESET = (
+    UNIFIED + name for name in ("status", "representative-claim", "overage-status",
+                                "overage-utilization", "reset", "overage-reset"))
+
+
+@lru_cache(maxsize=128)
+def _hundredths(value: int) -> str:
+    return f"{value / 100:.2f}"
 
 
 def rejected_headers(standing: BudgetStanding, now: float) -> dict[str, str]:
