@@ -10,6 +10,7 @@ Redis script (redis_run.py) keeps the same total in a hash.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -20,8 +21,9 @@ from continuum_cli.state.counters import Check, bucket_of
 WINDOW_KINDS = ("count", "sum")
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS lim_bucket (key TEXT NOT NULL, sec INTEGER NOT NULL,
-  amount REAL NOT NULL, last REAL NOT NULL, PRIMARY KEY (key, sec)) WITHOUT ROWID;
+DROP TABLE IF EXISTS lim_bucket;
+CREATE TABLE IF NOT EXISTS lim_second (sec INTEGER NOT NULL, key TEXT NOT NULL,
+  amount REAL NOT NULL, last REAL NOT NULL, PRIMARY KEY (sec, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lim_windows (key TEXT PRIMARY KEY, used REAL NOT NULL,
   newest REAL NOT NULL, first INTEGER NOT NULL, first_amount REAL NOT NULL,
   first_last REAL NOT NULL) WITHOUT ROWID;
@@ -67,9 +69,7 @@ def _current(db: sqlite3.Connection, window: Window | None, key: str, cutoff: fl
         return window
     # the oldest bucket has left: find the new oldest (a second's worth on a busy key)
     window.used -= window.first_amount
-    later = db.execute("SELECT sec, amount, last FROM lim_bucket WHERE key = ? AND sec > ? "
-                       "ORDER BY sec", (key, window.first))
-    for sec, amount, last in later:
+    for sec, amount, last in _buckets(db, key, window.first + 1, window.newest):
         if last > cutoff:
             window.first, window.first_amount, window.first_last = sec, amount, last
             window.used, window.changed = max(0.0, window.used), True
@@ -92,7 +92,7 @@ def put(window: Window, amount: float, now: float, buckets: list[tuple[Any, ...]
     window.used += amount
     window.newest = max(window.newest, now)
     window.changed = True
-    buckets.append((window.key, second, amount, now))
+    buckets.append((second, window.key, amount, now))
 
 
 def page(db: sqlite3.Connection, window: Window, cutoff: float, limit: int
@@ -100,9 +100,24 @@ def page(db: sqlite3.Connection, window: Window, cutoff: float, limit: int
     """(newest addition, amount) of the window's oldest live buckets, oldest first."""
     if window.first is None:
         return []
-    return db.execute("SELECT last, amount FROM lim_bucket WHERE key = ? AND sec >= ? AND "
-                      "last > ? ORDER BY sec LIMIT ?",
-                      (window.key, window.first, cutoff, limit)).fetchall()
+    live = [(last, amount) for _, amount, last in
+            _buckets(db, window.key, window.first, window.newest) if last > cutoff]
+    return live[:limit]
+
+
+def _buckets(db: sqlite3.Connection, key: str, start: int, end: float
+             ) -> list[tuple[int, float, float]]:
+    """(second, amount, newest addition) of `key`'s buckets from second `start` to `end`,
+    oldest first: point lookups, since buckets are ordered by second, then key (the
+    buckets an admission writes, one per window, then share a page)."""
+    seconds = list(range(start, math.floor(end) + 1))
+    found: list[tuple[int, float, float]] = []
+    for at in range(0, len(seconds), _ROWS):
+        part = seconds[at:at + _ROWS]
+        found += db.execute(f"SELECT sec, amount, last FROM lim_second WHERE sec IN "
+                            f"({placeholders(len(part))}) AND key = ? ORDER BY sec",
+                            (*part, key)).fetchall()
+    return found
 
 
 _ROWS = 256  # rows per multi-row statement (SQLite allows 32 766 parameters)
@@ -110,8 +125,8 @@ _ROWS = 256  # rows per multi-row statement (SQLite allows 32 766 parameters)
 
 def write(db: sqlite3.Connection, windows: Iterable[Window],
           buckets: Sequence[tuple[Any, ...]]) -> None:
-    insert_rows(db, "INSERT INTO lim_bucket (key, sec, amount, last) VALUES {} ON CONFLICT "
-                    "(key, sec) DO UPDATE SET amount = amount + excluded.amount, "
+    insert_rows(db, "INSERT INTO lim_second (sec, key, amount, last) VALUES {} ON CONFLICT "
+                    "(sec, key) DO UPDATE SET amount = amount + excluded.amount, "
                     "last = max(last, excluded.last)", buckets, 4)
     insert_rows(db, "INSERT OR REPLACE INTO lim_windows (key, used, newest, first, "
                     "first_amount, first_last) VALUES {}",
@@ -133,5 +148,5 @@ def _sql(template: str, count: int, width: int) -> str:
 
 
 def purge(db: sqlite3.Connection, before: float) -> None:
-    db.execute("DELETE FROM lim_bucket WHERE sec < ?", (before,))
+    db.execute("DELETE FROM lim_second WHERE sec < ?", (before,))
     db.execute("DELETE FROM lim_windows WHERE newest < ?", (before,))
