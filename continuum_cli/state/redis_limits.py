@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from continuum_cli.state.counters import NEVER, Admission, Check, CheckState, Settlement
@@ -41,6 +42,7 @@ def _check_args(args: list[str], checks: Sequence[Check]) -> None:
         args += (c.kind, _num(c.limit), _num(c.span), _num(c.amount), c.member, c.key)
 
 
+@lru_cache(maxsize=4096)  # limits and spans repeat on every call
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 

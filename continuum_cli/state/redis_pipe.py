@@ -66,8 +66,39 @@ class _Protocol(asyncio.Protocol):
     def __init__(self, hiredis: Any) -> None:
         self.reader = hiredis.Reader(encoding="utf-8", replyError=ResponseError)
         self.pending: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.deadlines: dict[asyncio.Future[Any], float] = {}  # calls that have one
         self.transport: asyncio.Transport | None = None
         self.lost: BaseException | None = None
+        self._watch: asyncio.TimerHandle | None = None
+
+    def expect(self, waiter: asyncio.Future[Any], deadline: float | None) -> None:
+        """Queue a waiter for the next reply; past `deadline` (loop time) it fails with
+        TimeoutError. One timer watches every deadline and stays armed between calls: a
+        timer per call (asyncio.timeout) is a measurable part of what a call costs."""
+        self.pending.append(waiter)
+        if deadline is None:
+            return
+        self.deadlines[waiter] = deadline
+        waiter.add_done_callback(self._forget)
+        if self._watch is None or deadline < self._watch.when():  # the earliest one
+            if self._watch is not None:
+                self._watch.cancel()
+            self._watch = asyncio.get_running_loop().call_at(deadline, self._expire)
+
+    def _forget(self, waiter: asyncio.Future[Any]) -> None:
+        self.deadlines.pop(waiter, None)
+
+    def _expire(self) -> None:
+        self._watch = None
+        now = asyncio.get_running_loop().time()
+        for waiter, deadline in list(self.deadlines.items()):
+            if deadline <= now:
+                del self.deadlines[waiter]
+                if not waiter.done():  # its reply, when it comes, is dropped in order
+                    waiter.set_exception(TimeoutError())
+        if self.deadlines:
+            self._watch = asyncio.get_running_loop().call_at(min(self.deadlines.values()),
+                                                             self._expire)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -84,6 +115,9 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.lost = RedisConnectionError(f"connection to redis lost: {exc or 'closed'}")
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         while self.pending:
             waiter = self.pending.popleft()
             if not waiter.done():
@@ -111,22 +145,29 @@ class ScriptPipe:
         target = Target.from_url(url)
         return cls(target, hiredis, connect_timeout) if target is not None else None
 
-    async def call(self, *args: Any) -> Any:
+    async def call(self, *args: Any, deadline: float | None = None) -> Any:
+        """One command; past `deadline` (loop time) TimeoutError."""
         proto = self._proto
         if proto is None or proto.lost is not None:
-            proto = await self._connected()
-        return await self._send(proto, args)
+            if deadline is None:
+                proto = await self._connected()
+            else:
+                wait = deadline - asyncio.get_running_loop().time()
+                proto = await asyncio.wait_for(self._connected(), max(wait, 0.0))
+        return await self._send(proto, args, deadline)
 
-    async def script(self, sha: str, source: str, *args: Any) -> Any:
+    async def script(self, sha: str, source: str, *args: Any,
+                     deadline: float | None = None) -> Any:
         """EVALSHA `sha`; after NOSCRIPT (Redis restarted or flushed) load `source` and call
         again. Returns the (possibly new) sha and the reply."""
         try:
-            return sha, await self.call("EVALSHA", sha, *args)
+            return sha, await self.call("EVALSHA", sha, *args, deadline=deadline)
         except NoScriptError:
-            sha = await self.call("SCRIPT", "LOAD", source)
-            return sha, await self.call("EVALSHA", sha, *args)
+            sha = await self.call("SCRIPT", "LOAD", source, deadline=deadline)
+            return sha, await self.call("EVALSHA", sha, *args, deadline=deadline)
 
-    async def _send(self, proto: _Protocol, args: tuple[Any, ...]) -> Any:
+    async def _send(self, proto: _Protocol, args: tuple[Any, ...],
+                    deadline: float | None = None) -> Any:
         # packed first: an argument hiredis cannot encode must fail before a waiter is queued,
         # or every later caller would be handed the reply meant for the one before it
         data = self._hiredis.pack_command(args)
@@ -137,7 +178,7 @@ class ScriptPipe:
             proto.transport.abort()
             raise RedisConnectionError("redis is not answering (too many calls waiting)")
         waiter = asyncio.get_running_loop().create_future()
-        proto.pending.append(waiter)
+        proto.expect(waiter, deadline)
         proto.transport.write(data)
         reply = await waiter
         if isinstance(reply, ResponseError):

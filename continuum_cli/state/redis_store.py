@@ -210,7 +210,10 @@ class RedisStore:
         sent = time.monotonic()
         keys, args = redis_limits.run_call(settlement, checks, now, self.usage_retention,
                                            self.clock.deadline_ms(sent, timeout))
-        reply = await self.run(self._evalsha("run", keys, args), timeout=timeout)
+        if self._pipe is not None:
+            reply = await self._piped("run", keys, args, timeout)
+        else:
+            reply = await self.run(self._evalsha("run", keys, args), timeout=timeout)
         late = redis_limits.ran_late(reply)
         # a late reply its caller still heard: the estimate is off (the server's clock was
         # stepped) -- take this sample whatever its width
@@ -218,6 +221,24 @@ class RedisStore:
         if late:
             raise StoreUnavailable("redis reached the call after its deadline (it was stalled) "
                                    "and applied nothing")
+        return reply
+
+    async def _piped(self, name: str, keys: list[str], args: list[str], timeout: float
+                     ) -> Any:
+        """A script on the pipelined connection, which keeps the deadline itself (`run`'s
+        asyncio.timeout is a timer per call)."""
+        if self.redis is None or self._pipe is None:
+            raise StoreUnavailable("the state store is not open")
+        script = self._scripts[name]
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            script.sha, reply = await self._pipe.script(script.sha, script.script, len(keys),
+                                                        *keys, *args, deadline=deadline)
+        except TimeoutError:
+            raise StoreUnavailable(f"redis did not answer within {timeout * 1000:.0f} ms"
+                                   ) from None
+        except (_redis_errors(), OSError) as exc:
+            raise StoreUnavailable(f"redis error: {exc}") from None
         return reply
 
     async def _evalsha(self, name: str, keys: list[str], args: list[str]) -> Any:
@@ -228,10 +249,6 @@ class RedisStore:
         from redis.exceptions import NoScriptError
 
         script = self._scripts[name]
-        if self._pipe is not None:
-            script.sha, reply = await self._pipe.script(script.sha, script.script, len(keys),
-                                                        *keys, *args)
-            return reply
         try:
             return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:  # the server restarted (or was flushed): load it again
@@ -277,6 +294,12 @@ class RedisStore:
             if len(page) < 5000:
                 return records
             start = "(" + page[-1][0]
+
+
+def _redis_errors() -> type[Exception]:
+    from redis.exceptions import RedisError  # the optional extra: imported once opened
+
+    return RedisError  # type: ignore[no-any-return]
 
 
 def _safe_url(url: str) -> str:

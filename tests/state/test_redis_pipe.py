@@ -265,3 +265,39 @@ async def test_closing_while_connecting_leaves_no_connection_behind() -> None:
         with pytest.raises(RedisConnectionError, match="closed"):
             await pipe.call("PING")
         assert accepted == 1
+
+
+@pytest.mark.anyio
+async def test_each_call_fails_at_its_own_deadline_and_replies_keep_their_order(
+        redis_server: RedisServer,
+        paused: Callable[[], contextlib.AbstractContextManager]) -> None:
+    """One timer watches every pending call's deadline (no timer per call): with Redis
+    paused, a call with a short deadline fails then, one with a longer deadline later, one
+    without a deadline waits; after Redis resumes, the late replies are dropped in order and
+    every later call gets its own reply."""
+    pipe = ScriptPipe.for_url(redis_server.url, 1.0)
+    assert pipe is not None
+    loop = asyncio.get_running_loop()
+    try:
+        assert await pipe.call("PING") == "PONG"
+        with paused():
+            start = loop.time()
+            calls = [asyncio.ensure_future(pipe.call("ECHO", name, deadline=start + wait))
+                     for name, wait in (("long", 0.6), ("short", 0.2))]
+            patient = asyncio.ensure_future(pipe.call("ECHO", "patient"))
+            done: list[tuple[str, float]] = []
+            for name, call in zip(("long", "short"), calls, strict=True):
+                call.add_done_callback(lambda _, n=name: done.append((n, loop.time() - start)))
+            with pytest.raises(TimeoutError):
+                await calls[1]
+            with pytest.raises(TimeoutError):
+                await calls[0]
+            assert [n for n, _ in done] == ["short", "long"]
+            assert 0.15 <= done[0][1] < 0.5 and 0.55 <= done[1][1] < 1.5
+            assert not patient.done()
+        assert await asyncio.wait_for(patient, 5.0) == "patient"
+        replies = await asyncio.gather(*(pipe.call("ECHO", f"r{i}", deadline=loop.time() + 5)
+                                         for i in range(5)))
+        assert replies == [f"r{i}" for i in range(5)]
+    finally:
+        pipe.close()
