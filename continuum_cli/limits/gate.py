@@ -191,5 +191,5 @@ async def read_budgets(store: Any, caller: Caller, now: float | None = None
     now = time.time() if now is None else now
     budgets: tuple[Budget, ...] = caller.budgets
     keys = [budget_key(caller.name, b, now)[0] for b in budgets]
-    used = await store.counters(keys, now) if keys else []
+    used = await store.counters(keys, now, caller.name) if keys else []
     return budget_standings(budgets, used, now)

@@ -45,16 +45,16 @@ def admission_plan(caller: Caller, input_tokens: int, input_cost: float | None, 
         ):
             if limit is not None:
                 checks.append(Check(kind, _key(role, name), limit, WINDOW, amount,
-                                    request_id))
+                                    request_id, name))
                 roles.append(role)
         if limits.concurrent_requests is not None:
             checks.append(Check("lease", _key("concurrent", name), limits.concurrent_requests,
-                                LEASE_SECONDS, 1, request_id))
+                                LEASE_SECONDS, 1, request_id, name))
             roles.append("concurrent")
     for budget in caller.budgets:
         key, end = budget_key(name, budget, now)
         amount = input_tokens if budget.tokens is not None else (input_cost or 0.0)
-        checks.append(Check("counter", key, _cap(budget), end, amount, request_id))
+        checks.append(Check("counter", key, _cap(budget), end, amount, request_id, name))
         roles.append("budget")
     return Plan(tuple(checks), tuple(roles), tuple(caller.budgets), request_id, now)
 
@@ -73,19 +73,20 @@ def settlement(plan: Plan, output_tokens: int, output_cost: float | None
     """What to add (output tokens to the output window and the budgets) and which
     concurrency lease to release, once the answer has ended."""
     adds: list[Check] = []
-    releases: list[tuple[str, str]] = []
+    releases: list[tuple[str, ...]] = []
     budgets = iter(plan.budgets)
     for role, check in zip(plan.roles, plan.checks, strict=True):
         if role == "output_tokens" and output_tokens > 0:
             adds.append(Check("sum", check.key, check.limit, check.span, output_tokens,
-                              plan.request_id + ":out"))
+                              plan.request_id + ":out", check.group))
         elif role == "concurrent":
-            releases.append((check.key, plan.request_id))
+            releases.append((check.key, plan.request_id, check.group))
         elif role == "budget":
             budget = next(budgets)
             amount = output_tokens if budget.tokens is not None else (output_cost or 0.0)
             if amount > 0:
-                adds.append(Check("counter", check.key, check.limit, check.span, amount))
+                adds.append(Check("counter", check.key, check.limit, check.span, amount,
+                                  group=check.group))
     return adds, releases
 
 

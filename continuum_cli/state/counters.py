@@ -40,6 +40,7 @@ class Check(NamedTuple):
     span: float  # window seconds, lease seconds, or the counter's expiry (unix time)
     amount: float = 0  # added on admission (count: 1 per request; lease: one lease)
     member: str = ""  # unique per request: names its window entry or lease
+    group: str = ""  # whose it is (the caller): a store may keep a group's counters together
 
 
 class CheckState(NamedTuple):
@@ -110,7 +111,7 @@ class Settlement:
     travels with (or alone), in the same atomic step."""
 
     adds: list[Check] = field(default_factory=list)
-    releases: list[tuple[str, str]] = field(default_factory=list)
+    releases: list[tuple[str, ...]] = field(default_factory=list)  # (key, member[, group])
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:

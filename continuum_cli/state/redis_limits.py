@@ -30,8 +30,8 @@ def run_call(settlement: Settlement | None, checks: Sequence[Check], now: float,
             str(math.ceil(retention * 1000)), str(len(s.adds)), str(len(s.releases)),
             str(len(s.records)), str(len(checks))]
     _check_args(args, s.adds)
-    for name, member in s.releases:
-        args += (name, member)
+    for release in s.releases:  # (key, member[, group])
+        args += release[:2]
     args += [json.dumps(r, separators=(",", ":")) for r in s.records]
     _check_args(args, checks)
     return [], args

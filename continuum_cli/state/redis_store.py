@@ -271,7 +271,7 @@ class RedisStore:
         finally:
             await pool.release(conn)
 
-    async def counters(self, keys: list[str], now: float) -> list[float]:
+    async def counters(self, keys: list[str], now: float, group: str = "") -> list[float]:
         values = await self.run(self.redis.mget([redis_limits.PREFIX + k for k in keys]))
         return [float(v) if v is not None else 0.0 for v in values]
 

@@ -76,6 +76,9 @@ class SQLiteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
         db.executescript(SCHEMA + sqlite_limits.SCHEMA + self.extra_schema())
+        db.execute("BEGIN IMMEDIATE")
+        sqlite_limits.migrate(db)
+        db.execute("COMMIT")
         db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000) or 1}")
         self._db = db
         fast = sqlite3.connect(self.path, timeout=0, isolation_level=None,
@@ -262,8 +265,8 @@ class SQLiteStore:
         await self.run(lambda db: sqlite_limits.settle(db, settlement, now), write=True,
                        timeout=timeout)
 
-    async def counters(self, keys: list[str], now: float) -> list[float]:
-        return await self.run(lambda db: sqlite_limits.counters(db, keys, now))
+    async def counters(self, keys: list[str], now: float, group: str = "") -> list[float]:
+        return await self.run(lambda db: sqlite_limits.counters(db, keys, now, group))
 
     async def usage_query(self, since: float, until: float | None = None,
                           timeout: float | None = None) -> list[dict[str, Any]]:

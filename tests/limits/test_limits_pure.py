@@ -113,7 +113,9 @@ def test_plan_and_settlement() -> None:
     adds, releases = settlement(plan, 25, None)
     assert [(c.key, c.amount) for c in adds] == [("output_tokens:alice", 25),
                                                  (plan.checks[3].key, 25)]
-    assert releases == [("concurrent:alice", "r1")]
+    # the caller's name travels with every check: a store may keep its counters together
+    assert {c.group for c in (*plan.checks, *adds)} == {"alice"}
+    assert releases == [("concurrent:alice", "r1", "alice")]
 
 
 def test_decide_rate_limited_and_billing() -> None:

@@ -277,3 +277,28 @@ async def test_a_replica_whose_clock_is_behind_leaves_no_count_behind(store) -> 
     later = await store.admit([rpm(10, "probe")], NOW + 161)
     assert later.admitted and later.states[0].used == 0
     assert (await store.admit([rpm(10, "next")], NOW + 162)).states[0].used == 1
+
+
+@pytest.mark.anyio
+async def test_budget_counters_of_the_previous_layout_are_carried_over(tmp_path: Path) -> None:
+    """An upgrade must not give a key its budget back: counters kept in the earlier
+    `lim_counter` table move to the new layout when the store opens."""
+    import sqlite3
+
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE lim_counter (key TEXT PRIMARY KEY, value REAL NOT NULL, "
+                "expires REAL NOT NULL) WITHOUT ROWID")
+    key = "budget:team:a:daily:tokens:1799971200"  # a name with a colon in it
+    old.execute("INSERT INTO lim_counter VALUES (?, ?, ?)", (key, 900.0, NOW + 3600))
+    old.commit()
+    old.close()
+    store = SQLiteStore(path, timeout=10.0)
+    await store.open()
+    try:
+        assert await store.counters([key], NOW, "team:a") == [900.0]
+        budget = Check("counter", key, 900, NOW + 3600, 200, "r", "team:a")  # spent: refused
+        refused = await store.admit([budget], NOW)
+        assert not refused.admitted and refused.states[0].used == 900
+    finally:
+        await store.close()
