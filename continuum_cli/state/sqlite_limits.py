@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 from continuum_cli.state import sqlite_windows as windows
+from continuum_cli.state.sqlite_rows import Row, RowCache, Rows
 from continuum_cli.state.counters import (
     NEVER,
     OLDEST_PAGE,
@@ -57,51 +57,52 @@ def migrate(db: sqlite3.Connection) -> None:
         return
     rows = []
     for key, value, expires in db.execute("SELECT key, value, expires FROM lim_counter"):
-        head, _, _, _ = (key.rsplit(":", 3) + ["", "", ""])[:4]
-        if key.startswith("budget:") and head != "budget":
+        head = key.rsplit(":", 3)[0]
+        if key.startswith("budget:") and head != "budget" and key.count(":") >= 4:
             rows.append((windows.total_key(head[len("budget:"):], key), value, expires, None,
                          None, None))
-    windows.write_rows(db, rows)
+    Rows(db, None, 0).write(rows)
     db.execute("DROP TABLE lim_counter")
 
 
 def admit(db: sqlite3.Connection, checks: Sequence[Check], now: float,
-          settlement: Settlement | None = None) -> Admission:
+          settlement: Settlement | None = None, cache: RowCache | None = None) -> Admission:
     """Settle, then check and add. A settlement's additions are folded in (a check of the
-    same key counts them): one statement reads everything, one writes everything, and one
-    more deletes released leases."""
+    same key counts them): one statement reads what the cache does not hold, one writes
+    everything, and one more deletes released leases."""
+    rows = Rows(db, cache, now)
     adds = list(settlement.adds) if settlement else []
     if settlement:
-        _settle_rest(db, settlement, now)
-    found, counted, leases = _read(db, [*adds, *checks], now)
+        _settle_rest(rows, settlement, now)
+    found, counted, leases = _read(rows, [*adds, *checks], now)
     for add in adds:
         if add.amount > 0:
-            _add(db, add, found, counted, now)
-    states = tuple(_state(db, check, now, found, counted, leases) for check in checks)
+            _add(rows, add, found, counted, now)
+    states = tuple(_state(rows, check, now, found, counted, leases) for check in checks)
     admitted = all(s.ok for s in states)
-    rows: list[windows.Row] = []
+    written: list[Row] = []
     if admitted:
         for check in checks:
             if check.amount <= 0:
                 continue
             if check.kind == "lease":
-                rows.append((_lease_key(check.key, check.member, check.group), 1,
-                             now + check.span, None, None, None))
+                written.append((_lease_key(check.key, check.member, check.group), 1,
+                                now + check.span, None, None, None))
             else:
-                _add(db, check, found, counted, now)
+                _add(rows, check, found, counted, now)
     for window in found.values():
         if window.changed:
-            rows += window.rows()
-    rows += [(key, value, span, None, None, None) for key, (value, span) in counted.items()
-             if span is not None]
-    windows.write_rows(db, rows)
+            written += window.rows()
+    written += [(key, value, span, None, None, None)
+                for key, (value, span) in counted.items() if span is not None]
+    rows.write(written)
     return Admission(admitted, states)
 
 
-def _add(db: sqlite3.Connection, check: Check, found: dict[str, windows.Window],
+def _add(rows: Rows, check: Check, found: dict[str, windows.Window],
          counted: dict[str, tuple[float, float | None]], now: float) -> None:
     if check.kind in windows.WINDOW_KINDS:
-        windows.put(db, found[check.key], 1 if check.kind == "count" else check.amount, now)
+        windows.put(rows, found[check.key], 1 if check.kind == "count" else check.amount, now)
     elif check.kind == "counter":
         key = windows.total_key(check.group, check.key)
         counted[key] = (counted.get(key, (0.0, None))[0] + check.amount, check.span)
@@ -111,66 +112,51 @@ def _lease_key(key: str, member: str, group: str) -> str:
     return f"{windows.total_key(group, key)}\x00{member}"
 
 
-# the parts of `_read`'s one statement: a window's total, the bucket it adds to, a counter,
-# and a lease count
-_PARTS = {
-    "window": "SELECT 0, ?, amount, at, first, first_amount, first_at FROM lim_state "
-              "WHERE key = ?",
-    "bucket": "SELECT 1, ?, amount, at, 0, 0, 0 FROM lim_state WHERE key = ?",
-    "counter": "SELECT 2, ?, amount, 0, 0, 0, 0 FROM lim_state WHERE key = ? AND at > ?",
-    "lease": "SELECT 3, ?, COUNT(*), MIN(at), 0, 0, 0 FROM lim_state WHERE key > ? AND "
-             "key < ? AND at > ?",
-}
-
-
-def _read(db: sqlite3.Connection, checks: Sequence[Check], now: float
+def _read(rows: Rows, checks: Sequence[Check], now: float
           ) -> tuple[dict[str, windows.Window], dict[str, tuple[float, float | None]],
                      dict[str, tuple[int, float | None]]]:
     """The windows (by check key), live counter values (by row key: value and, once added
     to, the expiry to write) and live lease counts with the first to expire (by check key) of
-    every key `checks` name, in one UNION ALL statement (cheaper than one per key, or IN)."""
-    parts: list[str] = []
-    params: list[Any] = []
+    every key `checks` name: one UNION ALL statement for what the cache does not hold."""
     seen: dict[str, Check] = {}
+    keys: list[str] = []
+    prefixes: list[str] = []
+    second = bucket_of(now)
     for check in checks:
         if check.key in seen:
             continue
         seen[check.key] = check
         total = windows.total_key(check.group, check.key)
         if check.kind in windows.WINDOW_KINDS:
-            parts += ("window", "bucket")
-            params += (check.key, total, check.key,
-                       windows.bucket_key(bucket_of(now), check.group, check.key))
+            keys += (total, windows.bucket_key(second, check.group, check.key))
         elif check.kind == "counter":
-            parts.append("counter")
-            params += (total, total, now)
+            keys.append(total)
         else:
-            parts.append("lease")
-            params += (check.key, total + "\x00", total + "\x01", now)
-    rows: dict[int, dict[str, Any]] = {0: {}, 1: {}, 2: {}, 3: {}}
-    if parts:
-        for which, key, *values in db.execute(_union(tuple(parts)), params):
-            rows[which][key] = values
-    found = {key: windows.current(db, windows.Window(
-        check, (key, *rows[0][key]) if key in rows[0] else None,
-        (key, *rows[1][key][:2]) if key in rows[1] else None, now), now)
-        for key, check in seen.items() if check.kind in windows.WINDOW_KINDS}
-    counted: dict[str, tuple[float, float | None]] = {
-        key: (float(values[0]), None) for key, values in rows[2].items()}
-    leases = {key: (int(values[0]), values[1]) for key, values in rows[3].items()}
+            prefixes.append(total + "\x00")
+    found_rows, under = rows.fetch(keys, prefixes)
+    found: dict[str, windows.Window] = {}
+    counted: dict[str, tuple[float, float | None]] = {}
+    leases: dict[str, tuple[int, float | None]] = {}
+    for key, check in seen.items():
+        total = windows.total_key(check.group, key)
+        if check.kind in windows.WINDOW_KINDS:
+            bucket = found_rows[windows.bucket_key(second, check.group, key)]
+            found[key] = windows.current(rows, windows.Window(check, found_rows[total], bucket,
+                                                              now), now)
+        elif check.kind == "counter":
+            row = found_rows[total]
+            counted[total] = (row[1] if row is not None and row[2] > now else 0.0, None)
+        else:
+            live = [row[2] for row in under[total + "\x00"] if row[2] > now]
+            leases[key] = (len(live), min(live) if live else None)
     return found, counted, leases
 
 
-@lru_cache(maxsize=64)
-def _union(parts: tuple[str, ...]) -> str:
-    return " UNION ALL ".join(_PARTS[part] for part in parts)
-
-
-def _state(db: sqlite3.Connection, check: Check, now: float,
+def _state(rows: Rows, check: Check, now: float,
            found: dict[str, windows.Window], counted: dict[str, tuple[float, float | None]],
            leases: dict[str, tuple[int, float | None]]) -> CheckState:
     if check.kind in windows.WINDOW_KINDS:
-        return _window(db, check, found[check.key], now)
+        return _window(rows, check, found[check.key], now)
     if check.kind == "lease":  # expired leases are swept by `purge`
         live, first = leases.get(check.key, (0, None))
         return lease_state(check, live, first, now)
@@ -178,37 +164,34 @@ def _state(db: sqlite3.Connection, check: Check, now: float,
     return counter_state(check, used, now)
 
 
-def _window(db: sqlite3.Connection, check: Check, window: windows.Window, now: float
-            ) -> CheckState:
+def _window(rows: Rows, check: Check, window: windows.Window, now: float) -> CheckState:
     state = window_state(check, window.used, window.newest, (), now)
     if state.ok or state.free_at == NEVER:
         return state
-    oldest = windows.page(db, window, now - check.span, OLDEST_PAGE)
+    oldest = windows.page(rows, window, now - check.span, OLDEST_PAGE)
     return window_state(check, window.used, window.newest, oldest, now)
 
 
-def settle(db: sqlite3.Connection, settlement: Settlement, now: float) -> None:
-    admit(db, (), now, settlement)
+def settle(db: sqlite3.Connection, settlement: Settlement, now: float,
+           cache: RowCache | None = None) -> None:
+    admit(db, (), now, settlement, cache)
 
 
-def _settle_rest(db: sqlite3.Connection, settlement: Settlement, now: float) -> None:
+def _settle_rest(rows: Rows, settlement: Settlement, now: float) -> None:
     """What a settlement holds besides additions: lease releases and ledger records."""
     if settlement.releases:
-        keys = [_lease_key(r[0], r[1], r[2] if len(r) > 2 else "")
-                for r in settlement.releases]
-        for at in range(0, len(keys), 256):
-            part = keys[at:at + 256]
-            db.execute("DELETE FROM lim_state WHERE key IN "
-                       f"({windows.placeholders(len(part))})", part)
+        rows.delete([_lease_key(r[0], r[1], r[2] if len(r) > 2 else "")
+                     for r in settlement.releases])
     if settlement.records:
-        db.executemany("INSERT INTO usage (ts, record) VALUES (?, ?)",
-                       [(float(r.get("ts", now)), json.dumps(r, separators=(",", ":")))
-                        for r in settlement.records])
+        rows.db.executemany("INSERT INTO usage (ts, record) VALUES (?, ?)",
+                            [(float(r.get("ts", now)), json.dumps(r, separators=(",", ":")))
+                             for r in settlement.records])
 
 
 def counters(db: sqlite3.Connection, keys: Sequence[str], now: float, group: str = ""
              ) -> list[float]:
-    counted = _read(db, [Check("counter", key, 0, 0, group=group) for key in keys], now)[1]
+    checks = [Check("counter", key, 0, 0, group=group) for key in keys]
+    counted = _read(Rows(db, None, now), checks, now)[1]
     return [counted.get(windows.total_key(group, key), (0.0, None))[0] for key in keys]
 
 

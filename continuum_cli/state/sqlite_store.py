@@ -25,6 +25,7 @@ from continuum_cli.state import sqlite_limits
 from continuum_cli.state.codec import decode, encode
 from continuum_cli.state.counters import Admission, Check, Settlement
 from continuum_cli.state.server_clock import GUARD
+from continuum_cli.state.sqlite_rows import RowCache
 
 T = TypeVar("T")
 log = logging.getLogger("continuum.state")
@@ -52,6 +53,7 @@ class SQLiteStore:
         self._pool: ThreadPoolExecutor | None = None
         self._next_purge = 0.0
         self._next_checkpoint = 0.0
+        self._cache = RowCache()  # limit rows as the event loop's connection last saw them
 
     # -- life cycle ----------------------------------------------------------------------
     async def open(self) -> None:
@@ -148,9 +150,16 @@ class SQLiteStore:
                                        "deadline; nothing was applied")
             result = fn(db)
         except BaseException:
+            self._cache.clear()  # what the transaction staged is gone
             db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            self._cache.clear()
+            raise
+        if db is self._fast:
+            self._cache.commit()
         if write and self._pool is not None:
             now = time.time()
             if now >= self._next_checkpoint:
@@ -255,15 +264,21 @@ class SQLiteStore:
     # -- limits and the usage ledger (see counters.py) ------------------------------------
     async def admit(self, checks: list[Check], now: float,
                     settlement: Settlement | None = None) -> Admission:
-        return await self.run(lambda db: sqlite_limits.admit(db, checks, now, settlement),
-                              write=True)
+        return await self.run(lambda db: sqlite_limits.admit(db, checks, now, settlement,
+                                                             self._cache_for(db)), write=True)
 
     async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:
         # inline like an admission: on the store's thread, a batch would hold the write lock
         # that concurrent admissions then wait for (measured: more CPU per request at c=16)
-        await self.run(lambda db: sqlite_limits.settle(db, settlement, now), write=True,
-                       timeout=timeout)
+        await self.run(lambda db: sqlite_limits.settle(db, settlement, now,
+                                                       self._cache_for(db)),
+                       write=True, timeout=timeout)
+
+    def _cache_for(self, db: sqlite3.Connection) -> RowCache | None:
+        """The row cache belongs to the event loop's connection (the thread's keeps none:
+        its commits change the other's data_version, which drops the cache)."""
+        return self._cache if db is self._fast else None
 
     async def counters(self, keys: list[str], now: float, group: str = "") -> list[float]:
         return await self.run(lambda db: sqlite_limits.counters(db, keys, now, group))

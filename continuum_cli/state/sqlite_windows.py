@@ -14,14 +14,11 @@ Rows live in `lim_state` (sqlite_limits.py): a window's total at `total_key`, a 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from functools import lru_cache
-from typing import Any
 
 from continuum_cli.state.counters import Check, bucket_of
+from continuum_cli.state.sqlite_rows import Row, Rows
 
 WINDOW_KINDS = ("count", "sum")
-Row = tuple[Any, ...]  # (key, amount, at, first, first_amount, first_at): a lim_state row
 
 
 def total_key(group: str, key: str) -> str:
@@ -56,7 +53,7 @@ class Window:
                 (bucket_key(self.second, group, key), self.amount, self.at, None, None, None)]
 
 
-def current(db: sqlite3.Connection, window: Window, now: float) -> Window:
+def current(rows: Rows, window: Window, now: float) -> Window:
     """`window` as of `now`: buckets that have left are taken off its total."""
     cutoff = now - window.check.span
     if window.first is None or window.newest <= cutoff:  # new, or all of it has left
@@ -65,8 +62,7 @@ def current(db: sqlite3.Connection, window: Window, now: float) -> Window:
         return window
     # the oldest bucket has left: find the new oldest (a second's worth on a busy key)
     window.used -= window.first_amount
-    check = window.check
-    for second, amount, at in buckets(db, check, window.first + 1, window.newest):
+    for second, amount, at in buckets(rows, window.check, window.first + 1, window.newest):
         if at > cutoff:
             window.first, window.first_amount, window.first_at = second, amount, at
             window.used, window.changed = max(0.0, window.used), True
@@ -80,7 +76,7 @@ def _empty(window: Window) -> Window:
     return window
 
 
-def put(db: sqlite3.Connection, window: Window, amount: float, now: float) -> None:
+def put(rows: Rows, window: Window, amount: float, now: float) -> None:
     """Add `amount` at `now`: to the total, and to this second's bucket (never one older than
     the window's oldest: another replica's clock may be behind, and a bucket below `first`
     would never be taken off the total)."""
@@ -88,10 +84,9 @@ def put(db: sqlite3.Connection, window: Window, amount: float, now: float) -> No
         window.first, window.first_amount, window.first_at = window.second, 0.0, now
     if window.second < window.first:
         window.second = window.first
-        row = db.execute("SELECT amount, at FROM lim_state WHERE key = ?",
-                         (bucket_key(window.first, window.check.group, window.check.key),)
-                         ).fetchone()
-        window.amount, window.at = row if row is not None else (0.0, 0.0)
+        key = bucket_key(window.first, window.check.group, window.check.key)
+        row = rows.fetch([key])[0][key]
+        window.amount, window.at = (row[1], row[2]) if row is not None else (0.0, 0.0)
     if window.second == window.first:
         window.first_amount += amount
         window.first_at = max(window.first_at, now)
@@ -102,46 +97,23 @@ def put(db: sqlite3.Connection, window: Window, amount: float, now: float) -> No
     window.changed = True
 
 
-def page(db: sqlite3.Connection, window: Window, cutoff: float, limit: int
+def page(rows: Rows, window: Window, cutoff: float, limit: int
          ) -> list[tuple[float, float]]:
     """(newest addition, amount) of the window's oldest live buckets, oldest first."""
     if window.first is None:
         return []
-    found = buckets(db, window.check, window.first, window.newest)
+    found = buckets(rows, window.check, window.first, window.newest)
     return [(at, amount) for _, amount, at in found if at > cutoff][:limit]
 
 
-_ROWS = 256  # rows per statement (SQLite allows 32 766 parameters)
-
-
-def buckets(db: sqlite3.Connection, check: Check, start: int, end: float
+def buckets(rows: Rows, check: Check, start: int, end: float
             ) -> list[tuple[int, float, float]]:
     """(second, amount, newest addition) of the window's buckets from second `start` to
     `end`, oldest first: point lookups, since buckets are ordered by second first."""
     keys = [bucket_key(s, check.group, check.key) for s in range(start, int(end) + 1)]
-    found: list[tuple[int, float, float]] = []
-    for at in range(0, len(keys), _ROWS):
-        part = keys[at:at + _ROWS]
-        found += [(int(key[1:12]), amount, when) for key, amount, when in db.execute(
-            f"SELECT key, amount, at FROM lim_state WHERE key IN ({placeholders(len(part))})",
-            part)]
-    return sorted(found)
-
-
-@lru_cache(maxsize=64)
-def placeholders(count: int, width: int = 1) -> str:
-    one = "?" if width == 1 else "(" + ", ".join("?" * width) + ")"
-    return ", ".join([one] * count)
-
-
-def write_rows(db: sqlite3.Connection, rows: Iterable[Row]) -> None:
-    """INSERT OR REPLACE every row, a few hundred per statement."""
-    listed = list(rows)
-    for at in range(0, len(listed), _ROWS):
-        chunk = listed[at:at + _ROWS]
-        db.execute("INSERT OR REPLACE INTO lim_state (key, amount, at, first, first_amount, "
-                   f"first_at) VALUES {placeholders(len(chunk), 6)}",
-                   [value for row in chunk for value in row])
+    found = rows.fetch(keys)[0]
+    return [(int(key[1:12]), row[1], row[2]) for key in keys
+            if (row := found[key]) is not None]
 
 
 def purge(db: sqlite3.Connection, now: float, before: float) -> None:

@@ -302,3 +302,34 @@ async def test_budget_counters_of_the_previous_layout_are_carried_over(tmp_path:
         assert not refused.admitted and refused.states[0].used == 900
     finally:
         await store.close()
+
+
+@pytest.mark.anyio
+async def test_two_routers_on_one_sqlite_file_see_each_others_counts(tmp_path: Path) -> None:
+    """Each SQLite store keeps the rows it last wrote and reads nothing while it is the only
+    writer; the moment another connection commits, it reads again. Two stores on one file,
+    taking turns: a limit of 5 admits exactly 5, the lease and the budget are shared too."""
+    path = tmp_path / "shared.db"
+    one, two = SQLiteStore(path, timeout=10.0), SQLiteStore(path, timeout=10.0)
+    await one.open()
+    await two.open()
+    try:
+        results = []
+        for i in range(12):
+            store = (one, two)[i % 3 == 2]  # runs of two on one store, then one on the other
+            results.append(await store.admit([rpm(5, f"m{i}")], NOW + i * 0.1))
+        assert sum(r.admitted for r in results) == 5
+        assert [r.states[0].used for r in results][:6] == [0, 1, 2, 3, 4, 5]
+        lease = Check("lease", "conc:zed", 1, 600, 1, "a", "zed")
+        assert (await one.admit([lease], NOW)).admitted
+        assert not (await two.admit([lease._replace(member="b")], NOW)).admitted
+        await two.settle(Settlement(releases=[("conc:zed", "a", "zed")]), NOW)
+        assert (await one.admit([lease._replace(member="c")], NOW + 1)).admitted
+        budget = Check("counter", "budget:zed", 100, NOW + 3600, 60, "r", "zed")
+        assert (await one.admit([budget], NOW)).admitted
+        assert (await two.admit([budget], NOW)).admitted  # 60 < 100
+        assert not (await one.admit([budget], NOW)).admitted  # 120: spent
+        assert await two.counters(["budget:zed"], NOW, "zed") == [120]
+    finally:
+        await one.close()
+        await two.close()
