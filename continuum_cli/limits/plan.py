@@ -52,7 +52,7 @@ def admission_plan(caller: Caller, input_tokens: int, input_cost: float | None, 
                                 LEASE_SECONDS, 1, request_id, name))
             roles.append("concurrent")
     for budget in caller.budgets:
-        key, end = budget_key(name, budget, now)
+        key, end = _budget(name, budget.period, budget.tokens, budget.cost_usd, int(now // 3600))
         amount = input_tokens if budget.tokens is not None else (input_cost or 0.0)
         checks.append(Check("counter", key, _cap(budget), end, amount, request_id, name))
         roles.append("budget")
@@ -62,6 +62,13 @@ def admission_plan(caller: Caller, input_tokens: int, input_cost: float | None, 
 @lru_cache(maxsize=1024)
 def _key(role: str, name: str) -> str:
     return f"{role}:{name}"
+
+
+@lru_cache(maxsize=1024)
+def _budget(name: str, period: str, tokens: int | None, cost: float | None, hour: int
+            ) -> tuple[str, float]:
+    """budget_key, the same all hour long (every period starts on a whole UTC hour)."""
+    return budget_key(name, Budget(period=period, tokens=tokens, cost_usd=cost), hour * 3600)
 
 
 def _cap(budget: Budget) -> float:

@@ -84,6 +84,11 @@ def _field_name(name: str) -> bytes:
     return raw
 
 
+@lru_cache(maxsize=4096)  # most values repeat (limits, reset times within a second)
+def _field_line(name: str, value: str) -> bytes:
+    return _field_name(name) + b": " + _field_value(name, value) + b"\r\n"
+
+
 def _field_value(name: str, value: str) -> bytes:
     # substring tests: a regular expression per header costs several times more
     if "\r" in value or "\n" in value or "\x00" in value or value != value.strip(" \t"):
@@ -434,7 +439,7 @@ class HTTPConnection:
             if name.lower() in _FRAMING:
                 framing.append((name.encode("latin-1"), value.encode("latin-1")))
             else:
-                lines += (_field_name(name), b": ", _field_value(name, value), b"\r\n")
+                lines.append(_field_line(name, value))
         if self.closing:
             framing.append((b"connection", b"close"))
         head = self.conn.send(h11.Response(status_code=status, headers=framing))
