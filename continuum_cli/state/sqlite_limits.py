@@ -68,19 +68,18 @@ def migrate(db: sqlite3.Connection) -> None:
 def admit(db: sqlite3.Connection, checks: Sequence[Check], now: float,
           settlement: Settlement | None = None, cache: RowCache | None = None) -> Admission:
     """Settle, then check and add. A settlement's additions are folded in (a check of the
-    same key counts them): one statement reads what the cache does not hold, one writes
-    everything, and one more deletes released leases."""
+    same key counts them): one statement reads what the cache does not hold, and one writes
+    everything."""
     rows = Rows(db, cache, now)
     adds = list(settlement.adds) if settlement else []
-    if settlement:
-        _settle_rest(rows, settlement, now)
-    found, counted, leases = _read(rows, [*adds, *checks], now)
+    released = _settle_rest(rows, settlement, now) if settlement else []
+    found, counted, leases = _read(rows, [*adds, *checks], now, {r[0] for r in released})
     for add in adds:
         if add.amount > 0:
             _add(rows, add, found, counted, now)
     states = tuple(_state(rows, check, now, found, counted, leases) for check in checks)
     admitted = all(s.ok for s in states)
-    written: list[Row] = []
+    written: list[Row] = released
     if admitted:
         for check in checks:
             if check.amount <= 0:
@@ -112,7 +111,7 @@ def _lease_key(key: str, member: str, group: str) -> str:
     return f"{windows.total_key(group, key)}\x00{member}"
 
 
-def _read(rows: Rows, checks: Sequence[Check], now: float
+def _read(rows: Rows, checks: Sequence[Check], now: float, released: set[str]
           ) -> tuple[dict[str, windows.Window], dict[str, tuple[float, float | None]],
                      dict[str, tuple[int, float | None]]]:
     """The windows (by check key), live counter values (by row key: value and, once added
@@ -147,8 +146,11 @@ def _read(rows: Rows, checks: Sequence[Check], now: float
             row = found_rows[total]
             counted[total] = (row[1] if row is not None and row[2] > now else 0.0, None)
         else:
-            live = [row[2] for row in under[total + "\x00"] if row[2] > now]
+            listed = under[total + "\x00"]
+            live = [row[2] for row in listed if row[2] > now and row[0] not in released]
             leases[key] = (len(live), min(live) if live else None)
+            if len(listed) - len(live) >= DEAD_LEASES:
+                rows.delete([row[0] for row in listed if row[2] <= now])
     return found, counted, leases
 
 
@@ -177,21 +179,31 @@ def settle(db: sqlite3.Connection, settlement: Settlement, now: float,
     admit(db, (), now, settlement, cache)
 
 
-def _settle_rest(rows: Rows, settlement: Settlement, now: float) -> None:
-    """What a settlement holds besides additions: lease releases and ledger records."""
-    if settlement.releases:
-        rows.delete([_lease_key(r[0], r[1], r[2] if len(r) > 2 else "")
-                     for r in settlement.releases])
+# A released lease's row is written back expired (part of the call's one write) rather than
+# deleted (a statement of its own); they are deleted in one go once this many have gathered
+# under a key, and by `purge`.
+DEAD_LEASES = 64
+
+
+def _settle_rest(rows: Rows, settlement: Settlement, now: float) -> list[Row]:
+    """What a settlement holds besides additions: lease releases (the rows to write back
+    expired) and ledger records."""
+    released: list[Row] = [(_lease_key(r[0], r[1], r[2] if len(r) > 2 else ""), 0, 0.0, None,
+                            None, None) for r in settlement.releases]
+    if rows.cache is not None:
+        for row in released:  # the lease counts below see them as the file soon will
+            rows.cache.stage(row[0], row)
     if settlement.records:
         rows.db.executemany("INSERT INTO usage (ts, record) VALUES (?, ?)",
                             [(float(r.get("ts", now)), json.dumps(r, separators=(",", ":")))
                              for r in settlement.records])
+    return released
 
 
 def counters(db: sqlite3.Connection, keys: Sequence[str], now: float, group: str = ""
              ) -> list[float]:
     checks = [Check("counter", key, 0, 0, group=group) for key in keys]
-    counted = _read(Rows(db, None, now), checks, now)[1]
+    counted = _read(Rows(db, None, now), checks, now, set())[1]
     return [counted.get(windows.total_key(group, key), (0.0, None))[0] for key in keys]
 
 

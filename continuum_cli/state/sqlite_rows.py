@@ -69,8 +69,9 @@ class RowCache:
     def commit(self) -> None:
         for key, row in self.staged.items():
             self.rows[key] = row
-            prefix = key.rpartition("\x00")[0] + "\x00"
-            under = self.leases.get(prefix) if key.startswith("t") else None
+            if key.count("\x00") < 2:  # not a lease
+                continue
+            under = self.leases.get(key.rpartition("\x00")[0] + "\x00")
             if under is not None:
                 if row is None:
                     under.pop(key, None)

@@ -14,6 +14,7 @@ Rows live in `lim_state` (sqlite_limits.py): a window's total at `total_key`, a 
 from __future__ import annotations
 
 import sqlite3
+from functools import lru_cache
 
 from continuum_cli.state.counters import Check, bucket_of
 from continuum_cli.state.sqlite_rows import Row, Rows
@@ -21,12 +22,14 @@ from continuum_cli.state.sqlite_rows import Row, Rows
 WINDOW_KINDS = ("count", "sum")
 
 
+@lru_cache(maxsize=4096)
 def total_key(group: str, key: str) -> str:
     """A window's total, a counter, and (with a member after it) a lease: a caller's rows
     share a prefix, so the ones an admission writes share a page."""
     return f"t{group}\x00{key}"
 
 
+@lru_cache(maxsize=4096)
 def bucket_key(second: int, group: str, key: str) -> str:
     return f"s{second:011d}{group}\x00{key}"
 

@@ -333,3 +333,33 @@ async def test_two_routers_on_one_sqlite_file_see_each_others_counts(tmp_path: P
     finally:
         await one.close()
         await two.close()
+
+
+@pytest.mark.anyio
+async def test_released_leases_do_not_pile_up(tmp_path: Path) -> None:
+    """A released lease is written back expired in the admission's one write, and such rows
+    are deleted in one go once DEAD_LEASES of them gather: a key with one slot admits one
+    request after another for ever, and its rows stay few."""
+    import sqlite3
+
+    from continuum_cli.state.sqlite_limits import DEAD_LEASES
+
+    store = SQLiteStore(tmp_path / "state.db", timeout=10.0)
+    await store.open()
+    try:
+        previous: Settlement | None = None
+        for i in range(3 * DEAD_LEASES + 7):
+            lease = Check("lease", "conc:ann", 1, 600, 1, f"m{i}", "ann")
+            result = await store.admit([lease], NOW + i, previous)
+            assert result.admitted and result.states[0].used == 0, i
+            previous = Settlement(releases=[("conc:ann", f"m{i}", "ann")])
+        # the last lease is still held (and not released)
+        blocked = await store.admit([Check("lease", "conc:ann", 1, 600, 1, "x", "ann")],
+                                    NOW + 3 * DEAD_LEASES + 8)
+        assert not blocked.admitted and blocked.states[0].used == 1
+    finally:
+        await store.close()
+    db = sqlite3.connect(tmp_path / "state.db")
+    (count,) = db.execute("SELECT COUNT(*) FROM lim_state WHERE key LIKE 'tann%'").fetchone()
+    db.close()
+    assert count <= DEAD_LEASES + 2
