@@ -174,6 +174,8 @@ class ContinuumApp:
                 _log_failure(request, exc)
             if meter is not None and isinstance(exc, Exception):
                 await meter.failed(exc)
+            elif meter is not None:  # cancelled: the client left
+                meter.abandoned()
             raise
         return await meter.attach(response) if meter is not None else response
 

@@ -19,7 +19,7 @@ from continuum_cli.api.openai_passthrough import log_route
 from continuum_cli.api.state import AppState
 from continuum_cli.api.streaming import PING, batches_with_keepalive
 from continuum_cli.backends.profiles import profile_for
-from continuum_cli.errors import InvalidRequest, PromptTooLong, envelope
+from continuum_cli.errors import ApiError, InvalidRequest, PromptTooLong, envelope
 from continuum_cli.fleet import Ticket
 from continuum_cli.metrics.labels import record_usage
 from continuum_cli.routing import Route
@@ -51,9 +51,12 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     await resolve_content(state, request, req)  # documents become text before counting
     _warn_unsupported_server_tools(req)
     estimate = estimate_tokens(req)
-    await usage_meter.admit(request, route, estimate)  # limits and budgets, before upstream
+    # limits and budgets: the check starts now and is awaited before anything goes upstream
+    # (the request is translated while the state store answers)
+    usage_meter.begin(request, route, estimate)
     message_id = new_message_id()
     if emulation.wants_emulation(req):
+        await usage_meter.admitted(request)
         log_route(route, request)
         return await emulation.handle(state, req, route, requested_model=req.model,
                                       message_id=message_id, stream=req.stream)
@@ -61,21 +64,30 @@ async def create_message(state: AppState, request: Request) -> Response | Stream
     async def attempt(route: Route, ticket: Ticket) -> Response | StreamingResponse:
         log_route(route, request)
         usage_meter.serving(request, route)
-        return await _answer(state, req, route, ticket, message_id, request.path, estimate)
+        return await _answer(state, req, route, ticket, message_id, request, estimate)
 
     return await state.send(route, attempt)
 
 
 async def _answer(state: AppState, req: MessagesRequest, route: Route, ticket: Ticket,
-                  message_id: str, path: str, estimate: int) -> Response | StreamingResponse:
+                  message_id: str, request: Request, estimate: int
+                  ) -> Response | StreamingResponse:
     """One attempt on one backend (the fleet may try the next one if this one fails)."""
+    path = request.path
     profile = profile_for(route.backend.type)
-    if profile.inline_image_urls:
+    if profile.inline_image_urls:  # fetches: only for an admitted request
+        await usage_meter.admitted(request)
         await inline_image_urls(state.http, req)
-    translated = to_openai_request(req, upstream_model=route.upstream_model,
-                                   profile=profile,
-                                   snippet_of=snippet_of,
-                                   max_tokens_cap=state.max_tokens_cap(route.backend, estimate))
+    try:
+        translated = to_openai_request(req, upstream_model=route.upstream_model,
+                                       profile=profile,
+                                       snippet_of=snippet_of,
+                                       max_tokens_cap=state.max_tokens_cap(route.backend,
+                                                                           estimate))
+    except ApiError:
+        await usage_meter.admitted(request)  # over a limit: that answer comes first
+        raise
+    await usage_meter.admitted(request)
     tags: dict[str, Any] = {"backend": route.backend.name, "model": route.upstream_model}
     if req.stream:
         return await _stream(state, req, route, translated, message_id, tags, path,

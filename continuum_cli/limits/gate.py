@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from continuum_cli.auth import Caller
@@ -20,7 +21,7 @@ from continuum_cli.limits.budgets import BudgetStanding, budget_key, budget_stan
 from continuum_cli.limits.decide import Decision, decide
 from continuum_cli.limits.headers import fetch_error_headers
 from continuum_cli.limits.plan import Plan
-from continuum_cli.state.counters import Settlement
+from continuum_cli.state.counters import Admission, Settlement
 
 log = logging.getLogger("continuum.limits")
 LOG_EVERY = 30.0  # seconds between two "store unavailable" errors in the log
@@ -147,27 +148,51 @@ def settler_of(state: Any) -> Settler:
     return settler
 
 
+def begin_admit(state: Any, plan: Plan, caller: Caller) -> Awaitable[Decision | None]:
+    """`admit`, started now: a store that can (Redis) sends its call at once, so the request's
+    other work overlaps the round trip; the decision is what the result awaits."""
+    settler = settler_of(state)
+    carried = settler.take_counts()
+    soon = getattr(state.store, "admit_soon", None)
+    try:
+        pending = soon(list(plan.checks), plan.now, carried) if soon is not None else None
+    except StoreUnavailable as exc:
+        return _unavailable(state, settler, carried, exc)
+    return _decided(state, plan, caller, settler, carried, pending)
+
+
 async def admit(state: Any, plan: Plan, caller: Caller) -> Decision | None:
     """The decision for `plan`, or None when the store failed and `on_error` is open. The
     router's pending settlements travel with it."""
-    settler = settler_of(state)
-    carried = settler.take_counts()
+    return await begin_admit(state, plan, caller)
+
+
+async def _decided(state: Any, plan: Plan, caller: Caller, settler: Settler,
+                   carried: Settlement, pending: Awaitable[Admission] | None
+                   ) -> Decision | None:
     try:
-        admission = await state.store.admit(list(plan.checks), plan.now, carried)
+        if pending is None:
+            pending = state.store.admit(list(plan.checks), plan.now, carried)
+        admission = await pending
     except StoreUnavailable as exc:
-        settler.give_back(carried)
-        if state.settings.state.on_error == "open":
-            errors_of(state.store).report("checking limits", exc,
-                                          "serving without limits (on_error: open)")
-            return None
-        errors_of(state.store).report("checking limits", exc,
-                                      "refusing requests (on_error: closed)")
-        refusal = RateLimited(
-            "the router cannot check this key's limits right now (its state store is "
-            "unavailable); try again shortly", headers=fetch_error_headers())
-        refusal.should_retry = False
-        raise refusal from None
+        return await _unavailable(state, settler, carried, exc)
     return decide(plan, admission, caller.name)
+
+
+async def _unavailable(state: Any, settler: Settler, carried: Settlement,
+                       exc: StoreUnavailable) -> Decision | None:
+    settler.give_back(carried)
+    if state.settings.state.on_error == "open":
+        errors_of(state.store).report("checking limits", exc,
+                                      "serving without limits (on_error: open)")
+        return None
+    errors_of(state.store).report("checking limits", exc,
+                                  "refusing requests (on_error: closed)")
+    refusal = RateLimited(
+        "the router cannot check this key's limits right now (its state store is "
+        "unavailable); try again shortly", headers=fetch_error_headers())
+    refusal.should_retry = False
+    raise refusal from None
 
 
 async def peek(state: Any, plan: Plan, caller: Caller) -> Decision | None:

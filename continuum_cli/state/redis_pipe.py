@@ -25,6 +25,15 @@ from redis.exceptions import NoScriptError, ResponseError
 MAX_PENDING = 10_000  # calls waiting for a reply; past it the connection is dropped
 
 
+def checked(reply: Any) -> Any:
+    """A reply, or the error it carries raised as redis-py's exception."""
+    if isinstance(reply, ResponseError):
+        if str(reply).startswith("NOSCRIPT"):
+            raise NoScriptError(str(reply))
+        raise reply
+    return reply
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     """Mark a failed connection attempt's error as seen (its waiters may all have left)."""
     if not future.cancelled():
@@ -166,8 +175,22 @@ class ScriptPipe:
             sha = await self.call("SCRIPT", "LOAD", source, deadline=deadline)
             return sha, await self.call("EVALSHA", sha, *args, deadline=deadline)
 
+    def submit(self, *args: Any, deadline: float | None = None
+               ) -> asyncio.Future[Any] | None:
+        """Send one command now, without waiting: the future of its reply (`checked` turns
+        an error reply into redis-py's exception), or None when the connection is not up
+        (then `call`, which connects first)."""
+        proto = self._proto
+        if proto is None or proto.lost is not None or self._closed:
+            return None
+        return self._queue(proto, args, deadline)
+
     async def _send(self, proto: _Protocol, args: tuple[Any, ...],
                     deadline: float | None = None) -> Any:
+        return checked(await self._queue(proto, args, deadline))
+
+    def _queue(self, proto: _Protocol, args: tuple[Any, ...], deadline: float | None
+               ) -> asyncio.Future[Any]:
         # packed first: an argument hiredis cannot encode must fail before a waiter is queued,
         # or every later caller would be handed the reply meant for the one before it
         data = self._hiredis.pack_command(args)
@@ -180,12 +203,7 @@ class ScriptPipe:
         waiter = asyncio.get_running_loop().create_future()
         proto.expect(waiter, deadline)
         proto.transport.write(data)
-        reply = await waiter
-        if isinstance(reply, ResponseError):
-            if str(reply).startswith("NOSCRIPT"):
-                raise NoScriptError(str(reply))
-            raise reply
-        return reply
+        return waiter
 
     async def _connected(self) -> _Protocol:
         # one connection attempt at a time: concurrent callers wait for the same one, and a

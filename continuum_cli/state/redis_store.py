@@ -10,6 +10,7 @@ atomic on the server: two replicas never both take a single-use code.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -204,6 +205,42 @@ class RedisStore:
                      timeout: float | None = None) -> None:
         await self._run_script(settlement, [], now, timeout or self.timeout)
 
+    def admit_soon(self, checks: list[Check], now: float,
+                   settlement: Settlement | None = None) -> Awaitable[Admission] | None:
+        """`admit`, its call sent now: what awaits the answer, so that the request's other
+        work is done while Redis runs the script. None when the pipelined connection is not
+        up (then `admit`)."""
+        if self._pipe is None or self.redis is None:
+            return None
+        sent = time.monotonic()
+        keys, args = redis_limits.run_call(settlement, checks, now, self.usage_retention,
+                                           self.clock.deadline_ms(sent, self.timeout))
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        script = self._scripts["run"]
+        try:
+            waiter = self._pipe.submit("EVALSHA", script.sha, len(keys), *keys, *args,
+                                       deadline=deadline)
+        except (_redis_errors(), OSError) as exc:
+            raise StoreUnavailable(f"redis error: {exc}") from None
+        if waiter is None:
+            return None
+        return self._admission(waiter, keys, args, sent, now)
+
+    async def _admission(self, waiter: Awaitable[Any], keys: list[str], args: list[str],
+                         sent: float, now: float) -> Admission:
+        no_script, _, checked = _redis_parts()
+        try:
+            reply = checked(await waiter)
+        except no_script:  # Redis restarted or was flushed: load the script, call again
+            left = self.timeout - (time.monotonic() - sent)
+            reply = await self._piped("run", keys, args, max(left, 0.001))
+        except TimeoutError:
+            raise StoreUnavailable(f"redis did not answer within {self.timeout * 1000:.0f} ms"
+                                   ) from None
+        except (_redis_errors(), OSError) as exc:
+            raise StoreUnavailable(f"redis error: {exc}") from None
+        return redis_limits.parse_admission(self._observed(reply, sent), now)
+
     async def _run_script(self, settlement: Settlement | None, checks: list[Check], now: float,
                           timeout: float) -> list[str]:
         """RUN with a deadline: a call this router gave up on is never applied later."""
@@ -214,6 +251,11 @@ class RedisStore:
             reply = await self._piped("run", keys, args, timeout)
         else:
             reply = await self.run(self._evalsha("run", keys, args), timeout=timeout)
+        return self._observed(reply, sent)
+
+    def _observed(self, reply: Any, sent: float) -> Any:
+        """A RUN reply, its server time taken into the clock estimate; raises when Redis
+        reached the call too late to apply it."""
         late = redis_limits.ran_late(reply)
         # a late reply its caller still heard: the estimate is off (the server's clock was
         # stepped) -- take this sample whatever its width
@@ -297,9 +339,18 @@ class RedisStore:
 
 
 def _redis_errors() -> type[Exception]:
-    from redis.exceptions import RedisError  # the optional extra: imported once opened
+    return _redis_parts()[1]  # type: ignore[no-any-return]
 
-    return RedisError  # type: ignore[no-any-return]
+
+@functools.cache
+def _redis_parts() -> tuple[Any, ...]:
+    """NoScriptError, RedisError and the pipe's reply check (the optional extra: imported
+    once a store opens, never by the CLI)."""
+    from redis.exceptions import NoScriptError, RedisError
+
+    from continuum_cli.state.redis_pipe import checked
+
+    return NoScriptError, RedisError, checked
 
 
 def _safe_url(url: str) -> str:

@@ -8,12 +8,13 @@ ledger record -- in the background, after the answer.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from continuum_cli.auth import Caller
@@ -51,6 +52,8 @@ def request_id() -> str:
 
 
 METERED = frozenset({"/anthropic/v1/messages", "/v1/messages", "/v1/chat/completions"})
+CLIENT_GONE = 499  # the ledger's status of a request whose client left before the answer
+_SETTLING: set[asyncio.Future[None]] = set()  # abandoned requests' settlements under way
 
 
 class Meter:
@@ -70,10 +73,17 @@ class Meter:
         self.headers: dict[str, str] = {}
         self.limited = False
         self.checked = False  # limits were checked (admission ran, or a peek)
+        self._pending: tuple[Plan, Awaitable[Decision | None]] | None = None
         self._done = False
 
     async def admit(self, route: Any, input_tokens: int) -> None:
         """Check the caller's limits and budgets; raise the 429 when over."""
+        self.begin(route, input_tokens)
+        await self.admitted()
+
+    def begin(self, route: Any, input_tokens: int) -> None:
+        """Start checking the caller's limits and budgets: the store call leaves now (Redis),
+        and `admitted` waits for its answer -- the request is translated meanwhile."""
         self.route, self.model, self.input_tokens = route, route.requested, input_tokens
         if not self.caller.metered:
             return
@@ -83,7 +93,16 @@ class Meter:
             _warn_unpriced(route.upstream_model)
         plan = admission_plan(self.caller, input_tokens, cost_usd(price, input_tokens, 0),
                               time.time(), request_id())
-        decision = await gate.admit(self.state, plan, self.caller)
+        self._pending = (plan, gate.begin_admit(self.state, plan, self.caller))
+
+    async def admitted(self) -> None:
+        """Wait for what `begin` started (nothing if done); raise the 429 when over. Called
+        before anything goes upstream."""
+        if self._pending is None:
+            return
+        plan, pending = self._pending
+        self._pending = None
+        decision = await pending
         if decision is None:  # store unavailable, on_error: open
             return
         self.headers = self._headers(decision)
@@ -92,6 +111,22 @@ class Meter:
             return
         self.limited = True
         raise self._refusal(decision)
+
+    def abandoned(self) -> None:
+        """The handler was cancelled (the client left): what was admitted is settled, in
+        the background if the answer of the store is still to come."""
+        if self._pending is not None:
+            task = asyncio.ensure_future(self._settle_abandoned())
+            _SETTLING.add(task)
+            task.add_done_callback(_SETTLING.discard)
+        elif self.ledger:
+            self.finish(CLIENT_GONE, Counts(), aborted=True)
+
+    async def _settle_abandoned(self) -> None:
+        with contextlib.suppress(ApiError):
+            await self.admitted()
+        if self.ledger:
+            self.finish(CLIENT_GONE, Counts(), aborted=True)
 
     def _headers(self, decision: Decision) -> dict[str, str]:
         headers = self._rate_headers(decision)
@@ -131,6 +166,7 @@ class Meter:
     # -- the answer ----------------------------------------------------------------------
     async def attach(self, response: Any) -> Any:
         """Add the headers and watch the answer leave (JSON body or stream)."""
+        await self.admitted()  # a route that answered without going upstream
         await self.peek()
         for name in [n for n in response.headers if n.lower().startswith(
                 "anthropic-ratelimit-")]:
@@ -149,6 +185,9 @@ class Meter:
 
     async def failed(self, exc: BaseException) -> None:
         status = getattr(exc, "status", 500)
+        if self._pending is not None:  # failed before the check's answer was needed
+            with contextlib.suppress(ApiError):
+                await self.admitted()
         if not self.limited:
             await self.peek()
         if isinstance(exc, ApiError):
@@ -229,6 +268,20 @@ async def admit(request: Any, route: Any, input_tokens: int) -> None:
     meter = request.context.get("meter") if request.context is not None else None
     if meter is not None:
         await meter.admit(route, input_tokens)
+
+
+def begin(request: Any, route: Any, input_tokens: int) -> None:
+    """`admit` in two steps: start the check now, and `admitted` before anything goes
+    upstream (the work in between overlaps the state store's round trip)."""
+    meter = request.context.get("meter") if request.context is not None else None
+    if meter is not None:
+        meter.begin(route, input_tokens)
+
+
+async def admitted(request: Any) -> None:
+    meter = request.context.get("meter") if request.context is not None else None
+    if meter is not None:
+        await meter.admitted()
 
 
 _UNPRICED_WARNED: set[str] = set()

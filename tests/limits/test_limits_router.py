@@ -320,3 +320,37 @@ def test_cost_budget_warns_past_95_percent_then_refuses(scripted, router_factory
     assert info.value.body["error"]["type"] == "billing_error"
     assert "monthly budget of $1.00" in info.value.body["error"]["message"]
     assert info.value.response.headers["anthropic-ratelimit-unified-overage-period"] == "monthly"
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_a_client_that_leaves_before_the_answer_frees_its_slot(
+        scripted, router_factory, tmp_path, request, store) -> None:
+    """The concurrency slot of a request whose client hung up while the backend was still
+    thinking is released at once, not after the 15-minute lease."""
+    import socket
+
+    config = keyed(scripted, tmp_path, {"limits": {"concurrent_requests": 1}})
+    if store == "redis":
+        config["state"] = {"redis_url": request.getfixturevalue("redis_server").url,
+                           "timeout": "5s"}
+    router = router_factory(config)
+    scripted.delay = 1.0  # the first answer takes a second
+    body = (b'{"model":"sonnet","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}')
+    with socket.create_connection(("127.0.0.1", router.port), timeout=5) as sock:
+        sock.sendall(b"POST /anthropic/v1/messages HTTP/1.1\r\nhost: x\r\n"
+                     b"content-type: application/json\r\nx-api-key: " + ALICE.encode()
+                     + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
+                     + body)
+        assert _eventually(lambda: len(scripted.chat_requests()) == 1)
+    # the client is gone; the backend is still busy with its request
+    scripted.delay = 0.0
+    started = time.monotonic()
+    assert _eventually(lambda: _status(client(router)) == 200, timeout=5.0)
+    assert time.monotonic() - started < 3.0
+
+
+def _status(c: anthropic.Anthropic) -> int:
+    try:
+        return ask(c).status_code
+    except anthropic.RateLimitError:
+        return 429
