@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 import h11
 
 from continuum_cli.errors import ApiError, InvalidRequest, RequestTimeout, RequestTooLarge
+from continuum_cli.server.head import (
+    FRAMING,
+    SERVER_LINE,
+    BadHeader,
+    date_header,
+    field_line,
+    field_value,
+)
 from continuum_cli.server.types import Request, Response, StreamingResponse
 
 log = logging.getLogger("continuum.server")
@@ -59,54 +64,6 @@ class Limits:
 
 class ClientGone(Exception):
     """The peer closed the connection or a write to it failed."""
-
-
-_SERVER_LINE = b"\r\nserver: continuum\r\n"
-# headers h11 must see: they decide how the body is framed and whether the connection stays
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
-# RFC 9110 section 5.1: a field name is a token; section 5.5: a field value holds no CR, LF
-# or NUL and has no leading or trailing whitespace (what h11 checks)
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-
-
-class _BadHeader(h11.LocalProtocolError):
-    """A header of the app's answer that cannot be sent (an app bug)."""
-
-
-@lru_cache(maxsize=1024)
-def _field_name(name: str) -> bytes:
-    try:
-        raw = name.encode("latin-1")
-    except UnicodeEncodeError:
-        raw = b""
-    if not _TOKEN.fullmatch(raw):
-        raise _BadHeader(f"illegal header name {name!r}")
-    return raw
-
-
-@lru_cache(maxsize=4096)  # most values repeat (limits, reset times within a second)
-def _field_line(name: str, value: str) -> bytes:
-    return _field_name(name) + b": " + _field_value(name, value) + b"\r\n"
-
-
-def _field_value(name: str, value: str) -> bytes:
-    # substring tests: a regular expression per header costs several times more
-    if "\r" in value or "\n" in value or "\x00" in value or value != value.strip(" \t"):
-        raise _BadHeader(f"illegal value for header {name!r}")
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise _BadHeader(f"header {name!r} has characters outside latin-1") from None
-
-
-_date_cache: list[Any] = [0, b""]  # (second, formatted): one formatdate per second, not request
-
-
-def _date_header() -> bytes:
-    second = int(time.time())
-    if second != _date_cache[0]:
-        _date_cache[:] = [second, email.utils.formatdate(second, usegmt=True).encode()]
-    return _date_cache[1]  # type: ignore[no-any-return]
 
 
 class HTTPConnection:
@@ -343,7 +300,7 @@ class HTTPConnection:
                 raise ClientGone()
             try:
                 await self._answer(response, request)
-            except _BadHeader as exc:  # nothing was written: answer 500 instead
+            except BadHeader as exc:  # nothing was written: answer 500 instead
                 log.error("%s %s: the answer was not sent: %s", request.method, request.path,
                           exc)
                 if isinstance(response, StreamingResponse):
@@ -433,13 +390,13 @@ class HTTPConnection:
         them -- h11 runs two regular expressions per header, a measurable part of an answer
         that carries a dozen rate-limit headers."""
         framing = [] if length is None else [(b"content-length", str(length).encode())]
-        lines = [b"content-type: ", _field_value("content-type", content_type), b"\r\ndate: ",
-                 _date_header(), _SERVER_LINE]
+        lines = [b"content-type: ", field_value("content-type", content_type), b"\r\ndate: ",
+                 date_header(), SERVER_LINE]
         for name, value in extra.items():
-            if name.lower() in _FRAMING:
+            if name.lower() in FRAMING:
                 framing.append((name.encode("latin-1"), value.encode("latin-1")))
             else:
-                lines.append(_field_line(name, value))
+                lines.append(field_line(name, value))
         if self.closing:
             framing.append((b"connection", b"close"))
         head = self.conn.send(h11.Response(status_code=status, headers=framing))
