@@ -148,35 +148,61 @@ def settler_of(state: Any) -> Settler:
     return settler
 
 
-def begin_admit(state: Any, plan: Plan, caller: Caller) -> Awaitable[Decision | None]:
+class PendingAdmission:
+    """An admission `begin_admit` started. `decision()` waits for it; `abandon()` is for a
+    request dropped before it knew the answer (its client left, or it failed first)."""
+
+    def __init__(self, state: Any, plan: Plan, caller: Caller) -> None:
+        self.state, self.plan, self.caller = state, plan, caller
+        self.settler = settler_of(state)
+        self.carried = self.settler.take_counts()
+        self.sent: Awaitable[Admission] | None = None  # the store call already under way
+        self.failure: StoreUnavailable | None = None
+        soon = getattr(state.store, "admit_soon", None)
+        if soon is not None:
+            try:
+                self.sent = soon(list(plan.checks), plan.now, self.carried)
+            except StoreUnavailable as exc:
+                self.failure = exc
+
+    async def decision(self) -> Decision | None:
+        """The decision, or None when the store failed and `on_error` is open."""
+        try:
+            if self.failure is not None:
+                raise self.failure
+            pending = self.sent
+            if pending is None:  # from here on it may be applied, whatever becomes of us
+                pending = self.sent = self.state.store.admit(list(self.plan.checks),
+                                                             self.plan.now, self.carried)
+            admission = await pending
+        except StoreUnavailable as exc:
+            return await _unavailable(self.state, self.settler, self.carried, exc)
+        return decide(self.plan, admission, self.caller.name)
+
+    def abandon(self) -> bool:
+        """Drop the admission. True when its store call had been sent and may have been
+        applied (Redis runs a script it has received): the caller then settles the request
+        as admitted -- a lease it may hold is released. Otherwise nothing was counted, and
+        what the call was to carry goes back to the settler."""
+        if self.sent is None:
+            self.settler.give_back(self.carried)
+            return False
+        close = getattr(self.sent, "close", None)
+        if close is not None:  # a coroutine nobody will await
+            close()
+        return True
+
+
+def begin_admit(state: Any, plan: Plan, caller: Caller) -> PendingAdmission:
     """`admit`, started now: a store that can (Redis) sends its call at once, so the request's
-    other work overlaps the round trip; the decision is what the result awaits."""
-    settler = settler_of(state)
-    carried = settler.take_counts()
-    soon = getattr(state.store, "admit_soon", None)
-    try:
-        pending = soon(list(plan.checks), plan.now, carried) if soon is not None else None
-    except StoreUnavailable as exc:
-        return _unavailable(state, settler, carried, exc)
-    return _decided(state, plan, caller, settler, carried, pending)
+    other work overlaps the round trip."""
+    return PendingAdmission(state, plan, caller)
 
 
 async def admit(state: Any, plan: Plan, caller: Caller) -> Decision | None:
     """The decision for `plan`, or None when the store failed and `on_error` is open. The
     router's pending settlements travel with it."""
-    return await begin_admit(state, plan, caller)
-
-
-async def _decided(state: Any, plan: Plan, caller: Caller, settler: Settler,
-                   carried: Settlement, pending: Awaitable[Admission] | None
-                   ) -> Decision | None:
-    try:
-        if pending is None:
-            pending = state.store.admit(list(plan.checks), plan.now, carried)
-        admission = await pending
-    except StoreUnavailable as exc:
-        return await _unavailable(state, settler, carried, exc)
-    return decide(plan, admission, caller.name)
+    return await begin_admit(state, plan, caller).decision()
 
 
 async def _unavailable(state: Any, settler: Settler, carried: Settlement,

@@ -19,6 +19,7 @@ FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 # RFC 9110 section 5.1: a field name is a token; section 5.5: a field value holds no CR, LF
 # or NUL and has no leading or trailing whitespace (what h11 checks)
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class BadHeader(h11.LocalProtocolError):
@@ -42,8 +43,12 @@ def field_line(name: str, value: str) -> bytes:
 
 
 def field_value(name: str, value: str) -> bytes:
-    # substring tests: a regular expression per header costs several times more
-    if "\r" in value or "\n" in value or "\x00" in value or value != value.strip(" \t"):
+    # a printable value needs no further look (a regular expression per header costs several
+    # times more); others may hold a tab or obs-text (RFC 9110 section 5.5), never another
+    # control character
+    if not value.isprintable() and _CONTROL.search(value):
+        raise BadHeader(f"illegal value for header {name!r}")
+    if value and (value[0] in " \t" or value[-1] in " \t"):
         raise BadHeader(f"illegal value for header {name!r}")
     try:
         return value.encode("latin-1")
@@ -59,3 +64,17 @@ def date_header() -> bytes:
     if second != _date_cache[0]:
         _date_cache[:] = [second, email.utils.formatdate(second, usegmt=True).encode()]
     return _date_cache[1]  # type: ignore[no-any-return]
+
+
+def response_event(status: int, framing: list[tuple[bytes, bytes]]) -> h11.Response:
+    """h11's Response for the framing headers; an illegal one (a bad or conflicting
+    Content-Length, a Transfer-Encoding other than chunked) is the app's bug: BadHeader,
+    before anything is written."""
+    try:
+        return h11.Response(status_code=status, headers=framing)
+    except h11.LocalProtocolError as exc:
+        raise BadHeader(f"illegal framing header: {exc}") from None
+
+
+def framing_header(name: str, value: str) -> tuple[bytes, bytes]:
+    return _field_name(name), field_value(name, value)

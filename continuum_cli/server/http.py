@@ -28,6 +28,8 @@ from continuum_cli.server.head import (
     date_header,
     field_line,
     field_value,
+    framing_header,
+    response_event,
 )
 from continuum_cli.server.types import Request, Response, StreamingResponse
 
@@ -394,12 +396,12 @@ class HTTPConnection:
                  date_header(), SERVER_LINE]
         for name, value in extra.items():
             if name.lower() in FRAMING:
-                framing.append((name.encode("latin-1"), value.encode("latin-1")))
+                framing.append(framing_header(name, value))
             else:
                 lines.append(field_line(name, value))
         if self.closing:
             framing.append((b"connection", b"close"))
-        head = self.conn.send(h11.Response(status_code=status, headers=framing))
+        head = self.conn.send(response_event(status, framing))
         assert head is not None and head.endswith(b"\r\n\r\n")
         return head[:-2] + b"".join(lines) + b"\r\n"
 

@@ -183,7 +183,9 @@ class ScriptPipe:
         proto = self._proto
         if proto is None or proto.lost is not None or self._closed:
             return None
-        return self._queue(proto, args, deadline)
+        waiter = self._queue(proto, args, deadline)
+        waiter.add_done_callback(_retrieve)  # its caller may drop it (a client that left)
+        return waiter
 
     async def _send(self, proto: _Protocol, args: tuple[Any, ...],
                     deadline: float | None = None) -> Any:

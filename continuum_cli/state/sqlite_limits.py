@@ -61,7 +61,7 @@ def migrate(db: sqlite3.Connection) -> None:
         if key.startswith("budget:") and head != "budget" and key.count(":") >= 4:
             rows.append((windows.total_key(head[len("budget:"):], key), value, expires, None,
                          None, None))
-    Rows(db, None, 0).write(rows)
+    Rows(db, None).write(rows)
     db.execute("DROP TABLE lim_counter")
 
 
@@ -70,7 +70,7 @@ def admit(db: sqlite3.Connection, checks: Sequence[Check], now: float,
     """Settle, then check and add. A settlement's additions are folded in (a check of the
     same key counts them): one statement reads what the cache does not hold, and one writes
     everything."""
-    rows = Rows(db, cache, now)
+    rows = Rows(db, cache)
     adds = list(settlement.adds) if settlement else []
     released = _settle_rest(rows, settlement, now) if settlement else []
     found, counted, leases = _read(rows, [*adds, *checks], now, {r[0] for r in released})
@@ -203,7 +203,7 @@ def _settle_rest(rows: Rows, settlement: Settlement, now: float) -> list[Row]:
 def counters(db: sqlite3.Connection, keys: Sequence[str], now: float, group: str = ""
              ) -> list[float]:
     checks = [Check("counter", key, 0, 0, group=group) for key in keys]
-    counted = _read(Rows(db, None, now), checks, now, set())[1]
+    counted = _read(Rows(db, None), checks, now, set())[1]
     return [counted.get(windows.total_key(group, key), (0.0, None))[0] for key in keys]
 
 

@@ -24,31 +24,26 @@ class RowCache:
         self.rows: dict[str, Row | None] = {}
         self.leases: dict[str, dict[str, Row]] = {}  # prefix -> every lease under it
         self.version: int | None = None
-        self.since = float("inf")  # valid since (unix time): later buckets are all ours
         self.staged: dict[str, Row | None] = {}
 
-    def begin(self, version: int, now: float) -> None:
+    def begin(self, version: int) -> None:
         """At the start of a write transaction, with the connection's data_version."""
         self.staged = {}
         if version != self.version or len(self.rows) > LIMIT:
             self.clear()
-            self.version, self.since = version, now
+            self.version = version
 
     def clear(self) -> None:
         self.rows, self.leases, self.staged = {}, {}, {}
-        self.version, self.since = None, float("inf")
+        self.version = None
 
     def get(self, key: str) -> Row | None | bool:
         """The row (None: absent), or False when unknown."""
         if key in self.staged:
             return self.staged[key]
-        if key in self.rows:
-            return self.rows[key]
-        if key.startswith("s") and int(key[1:12]) >= self.since:
-            # a bucket of a second that began after the cache did: ours, or none (replicas
-            # sharing a SQLite file share the host's clock)
-            return None
-        return False
+        # unknown (a bucket of a new second included: read once, then known absent -- a rule
+        # guessing its absence from the clock would trust every process's clock)
+        return self.rows.get(key, False)
 
     def leases_under(self, prefix: str) -> list[Row] | None:
         found = self.leases.get(prefix)
@@ -84,10 +79,10 @@ class Rows:
     """Reads and writes of `lim_state` rows in one transaction, through the cache (None: the
     store's thread connection, which keeps none)."""
 
-    def __init__(self, db: sqlite3.Connection, cache: RowCache | None, now: float) -> None:
+    def __init__(self, db: sqlite3.Connection, cache: RowCache | None) -> None:
         self.db, self.cache = db, cache
         if cache is not None:
-            cache.begin(db.execute("PRAGMA data_version").fetchone()[0], now)
+            cache.begin(db.execute("PRAGMA data_version").fetchone()[0])
 
     def fetch(self, keys: Sequence[str], prefixes: Sequence[str] = ()
               ) -> tuple[dict[str, Row | None], dict[str, list[Row]]]:

@@ -14,7 +14,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from continuum_cli.auth import Caller
@@ -53,7 +53,6 @@ def request_id() -> str:
 
 METERED = frozenset({"/anthropic/v1/messages", "/v1/messages", "/v1/chat/completions"})
 CLIENT_GONE = 499  # the ledger's status of a request whose client left before the answer
-_SETTLING: set[asyncio.Future[None]] = set()  # abandoned requests' settlements under way
 
 
 class Meter:
@@ -73,7 +72,7 @@ class Meter:
         self.headers: dict[str, str] = {}
         self.limited = False
         self.checked = False  # limits were checked (admission ran, or a peek)
-        self._pending: tuple[Plan, Awaitable[Decision | None]] | None = None
+        self._pending: tuple[Plan, gate.PendingAdmission] | None = None
         self._done = False
 
     async def admit(self, route: Any, input_tokens: int) -> None:
@@ -101,8 +100,14 @@ class Meter:
         if self._pending is None:
             return
         plan, pending = self._pending
+        try:
+            decision = await pending.decision()
+        except asyncio.CancelledError:
+            raise  # the client left while the store answered: `abandoned` settles it
+        except BaseException:
+            self._pending = None  # answered (a refusal, the store unavailable)
+            raise
         self._pending = None
-        decision = await pending
         if decision is None:  # store unavailable, on_error: open
             return
         self.headers = self._headers(decision)
@@ -113,20 +118,19 @@ class Meter:
         raise self._refusal(decision)
 
     def abandoned(self) -> None:
-        """The handler was cancelled (the client left): what was admitted is settled, in
-        the background if the answer of the store is still to come."""
-        if self._pending is not None:
-            task = asyncio.ensure_future(self._settle_abandoned())
-            _SETTLING.add(task)
-            task.add_done_callback(_SETTLING.discard)
-        elif self.ledger:
-            self.finish(CLIENT_GONE, Counts(), aborted=True)
-
-    async def _settle_abandoned(self) -> None:
-        with contextlib.suppress(ApiError):
-            await self.admitted()
+        """The handler was cancelled (the client left). A request whose admission was sent
+        but not yet answered is settled as admitted: if the store took a concurrency slot
+        for it, the slot is released (if not, releasing is a no-op)."""
+        self._drop_pending()
         if self.ledger:
             self.finish(CLIENT_GONE, Counts(), aborted=True)
+
+    def _drop_pending(self) -> None:
+        if self._pending is not None:
+            plan, pending = self._pending
+            self._pending = None
+            if pending.abandon():
+                self.plan = plan
 
     def _headers(self, decision: Decision) -> dict[str, str]:
         headers = self._rate_headers(decision)
@@ -186,8 +190,11 @@ class Meter:
     async def failed(self, exc: BaseException) -> None:
         status = getattr(exc, "status", 500)
         if self._pending is not None:  # failed before the check's answer was needed
-            with contextlib.suppress(ApiError):
-                await self.admitted()
+            if self._pending[1].sent is not None:
+                with contextlib.suppress(ApiError):
+                    await self.admitted()  # it may have counted: know, and settle it
+            else:
+                self._drop_pending()  # never sent: nothing counted
         if not self.limited:
             await self.peek()
         if isinstance(exc, ApiError):

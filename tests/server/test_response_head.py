@@ -119,3 +119,27 @@ def test_an_illegal_header_from_the_app_is_never_written(served, headers, path) 
     assert b"nul\x00" not in raw
     app.headers = {}
     assert _exchange(port, "/plain").startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize("headers", [
+    {"content-length": "5"},  # the body is 11 bytes
+    {"content-length": "abc"},
+    {"transfer-encoding": "gzip"},
+    {"connection": "\u2603"},
+    {"x-bad": "vertical\x0btab"},
+    {"x-bad": "delete\x7f"},
+    {"x-bad": " leading space"},
+])
+def test_a_bad_framing_or_control_character_is_a_500_not_a_dropped_connection(
+        served, headers) -> None:
+    app, port = served
+    app.headers = headers
+    raw = _exchange(port, "/plain")
+    assert raw.startswith(b"HTTP/1.1 500 ") and raw.endswith(b'{"error":"x"}')
+
+
+def test_a_tab_inside_a_value_and_obs_text_are_legal(served) -> None:
+    app, port = served
+    app.headers = {"x-tab": "a\tb", "x-latin": "caf\u00e9"}
+    lines = _head(_exchange(port, "/plain"))
+    assert b"x-tab: a\tb" in lines and "x-latin: café".encode("latin-1") in lines

@@ -363,3 +363,34 @@ async def test_released_leases_do_not_pile_up(tmp_path: Path) -> None:
     (count,) = db.execute("SELECT COUNT(*) FROM lim_state WHERE key LIKE 'tann%'").fetchone()
     db.close()
     assert count <= DEAD_LEASES + 2
+
+
+@pytest.mark.anyio
+async def test_an_admission_stamped_before_another_routers_write_sees_it(
+        tmp_path: Path) -> None:
+    """A router stamps an admission when the request arrives and reaches the store a little
+    later; another router sharing the file may have written the next second's bucket in
+    between. Its cache must not take that bucket for absent: a minute later the other
+    router's requests still count."""
+    path = tmp_path / "shared.db"
+    a, b = SQLiteStore(path, timeout=10.0), SQLiteStore(path, timeout=10.0)
+    await a.open()
+    await b.open()
+    try:
+        admitted: list[float] = []
+
+        async def go(store: SQLiteStore, at: float, name: str) -> None:
+            if (await store.admit([rpm(5, name)], at)).admitted:
+                admitted.append(at)
+
+        await go(a, NOW + 0.5, "a0")
+        for i in range(4):
+            await go(b, NOW + 2.001 + i / 10_000, f"b{i}")
+        await go(a, NOW + 1.999, "a1")  # stamped before b's requests, stored after
+        for i in range(6):
+            await go(a, NOW + 60.6 + i / 100, f"a{i + 2}")
+        for i, start in enumerate(admitted):
+            assert len([t for t in admitted[i:] if t - start < 60]) <= 5, admitted
+    finally:
+        await a.close()
+        await b.close()

@@ -1,0 +1,86 @@
+"""A request cancelled while its admission is on the way (its client left) never keeps a
+concurrency slot, and one dropped before its admission was sent counts nothing. The real
+Meter, gate and stores (SQLite, a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import types
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from continuum_cli.auth import Caller
+from continuum_cli.config.models import KeyLimits
+from continuum_cli.errors import RateLimited
+from continuum_cli.limits import gate
+from continuum_cli.state.counters import Check
+from continuum_cli.state.redis_store import RedisStore
+from continuum_cli.state.sqlite_store import SQLiteStore
+from continuum_cli.usage.meter import Meter
+
+CALLER = Caller("alice", KeyLimits(concurrent_requests=1, requests_per_minute=100),
+                authenticated=True)
+ROUTE = types.SimpleNamespace(requested="sonnet", upstream_model="m",
+                              backend=types.SimpleNamespace(name="b"))
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def state(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
+    if request.param == "sqlite":
+        store: object = SQLiteStore(tmp_path / "state.db", timeout=5.0)
+    else:
+        store = RedisStore(request.getfixturevalue("redis_server").url, timeout=5.0)
+    await store.open()
+    await store.admit([], time.time())  # connected (Redis: the pipelined connection is up)
+    settings = types.SimpleNamespace(pricing={}, state=types.SimpleNamespace(on_error="open"))
+    yield types.SimpleNamespace(settings=settings, store=store, usage_scale=lambda _: None)
+    await store.close()
+
+
+async def _cancelled_while_admitting(state: object) -> Meter:
+    meter = Meter(state, CALLER, "/anthropic/v1/messages", "anthropic")
+
+    async def handler() -> None:  # messages.create_message: begin, translate, admitted
+        meter.begin(ROUTE, 10)
+        await meter.admitted()
+        await asyncio.sleep(30)  # upstream
+
+    task = asyncio.ensure_future(handler())
+    await asyncio.sleep(0)  # begin ran; the answer is awaited
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    meter.abandoned()  # what the app does when its handler is cancelled
+    return meter
+
+
+async def _admitted_again(state: object) -> bool:
+    await gate.settler_of(state).drain()  # the release travels to the store
+    try:
+        await Meter(state, CALLER, "/anthropic/v1/messages", "anthropic").admit(ROUTE, 10)
+    except RateLimited:
+        return False
+    return True
+
+
+@pytest.mark.anyio
+async def test_a_request_cancelled_during_its_admission_frees_its_slot(state) -> None:
+    await _cancelled_while_admitting(state)
+    assert await _admitted_again(state)
+
+
+@pytest.mark.anyio
+async def test_a_request_dropped_before_its_answer_was_needed(state) -> None:
+    """On SQLite the admission runs when awaited: a request dropped before that takes no slot
+    and adds no request. On Redis its script was sent with `begin` and counts the request
+    (it reached the router), and its slot is released."""
+    meter = Meter(state, CALLER, "/anthropic/v1/messages", "anthropic")
+    meter.begin(ROUTE, 10)
+    meter.abandoned()
+    assert await _admitted_again(state)
+    probe = Check("count", "requests:alice", 100, 60, 0, "probe", "alice")
+    (window,) = (await state.store.admit([probe], time.time())).states
+    assert window.used == (2 if isinstance(state.store, RedisStore) else 1)
