@@ -10,7 +10,6 @@ retrying a request that can never succeed.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
