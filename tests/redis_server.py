@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -90,3 +90,19 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
+    """An opened state store, once SQLite (a file in tmp_path), once Redis (a real
+    redis-server of its own)."""
+    from continuum_cli.state.redis_store import RedisStore
+    from continuum_cli.state.sqlite_store import SQLiteStore
+
+    if request.param == "sqlite":
+        made: object = SQLiteStore(tmp_path / "state.db", timeout=5.0)
+    else:
+        made = RedisStore(request.getfixturevalue("redis_server").url, timeout=5.0)
+    await made.open()
+    yield made
+    await made.close()

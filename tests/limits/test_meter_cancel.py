@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 import types
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +16,6 @@ from continuum_cli.errors import RateLimited
 from continuum_cli.limits import gate
 from continuum_cli.state.counters import Check
 from continuum_cli.state.redis_store import RedisStore
-from continuum_cli.state.sqlite_store import SQLiteStore
 from continuum_cli.usage.meter import Meter
 
 CALLER = Caller("alice", KeyLimits(concurrent_requests=1, requests_per_minute=100),
@@ -27,17 +24,13 @@ ROUTE = types.SimpleNamespace(requested="sonnet", upstream_model="m",
                               backend=types.SimpleNamespace(name="b"))
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def state(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
-    if request.param == "sqlite":
-        store: object = SQLiteStore(tmp_path / "state.db", timeout=5.0)
-    else:
-        store = RedisStore(request.getfixturevalue("redis_server").url, timeout=5.0)
-    await store.open()
+@pytest.fixture
+async def state(each_store: object) -> object:
+    """The parts of the app state a meter uses, on each store (tests/redis_server.py)."""
+    store = each_store
     await store.admit([], time.time())  # connected (Redis: the pipelined connection is up)
     settings = types.SimpleNamespace(pricing={}, state=types.SimpleNamespace(on_error="open"))
-    yield types.SimpleNamespace(settings=settings, store=store, usage_scale=lambda _: None)
-    await store.close()
+    return types.SimpleNamespace(settings=settings, store=store, usage_scale=lambda _: None)
 
 
 async def _cancelled_while_admitting(state: object) -> Meter:

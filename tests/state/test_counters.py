@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,9 @@ from continuum_cli.state.sqlite_store import SQLiteStore
 NOW = 1_800_000_000.0
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
-    if request.param == "sqlite":
-        made: object = SQLiteStore(tmp_path / "state.db", timeout=10.0)
-    else:
-        made = RedisStore(request.getfixturevalue("redis_server").url, timeout=10.0)
-    await made.open()
-    yield made
-    await made.close()
+@pytest.fixture
+def store(each_store: object) -> object:
+    return each_store  # tests/redis_server.py: once SQLite, once Redis
 
 
 def exactly(value: float) -> object:

@@ -4,7 +4,6 @@ against both implementations: SQLite in a temp dir and a real redis-server on a 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,9 @@ from tests.redis_server import RedisServer
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
-    if request.param == "sqlite":
-        made: object = SQLiteStore(tmp_path / "state.db", timeout=5.0)
-    else:
-        server = request.getfixturevalue("redis_server")
-        made = RedisStore(server.url, timeout=5.0)
-    await made.open()
-    yield made
-    await made.close()
+@pytest.fixture
+def store(each_store: object) -> object:
+    return each_store  # tests/redis_server.py: once SQLite, once Redis
 
 
 async def test_put_get_roundtrip(store) -> None:
