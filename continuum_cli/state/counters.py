@@ -61,12 +61,6 @@ def bucket_of(now: float) -> int:
     return math.floor(now)
 
 
-def last_gone(now: float, span: float) -> int:
-    """The newest bucket that has wholly left a `span`-second window at `now` (all it holds
-    came before second b + 1). The one after it may have left too: see `window_state`."""
-    return math.floor(now - span) - 1
-
-
 def window_state(check: Check, used: float, newest: float,
                  oldest: Sequence[tuple[float, float]], now: float) -> CheckState:
     """`used`: the window's total (requests for `count`); `newest`: its newest addition (0:

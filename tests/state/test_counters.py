@@ -14,7 +14,6 @@ from continuum_cli.state.counters import (
     CheckState,
     Settlement,
     bucket_of,
-    last_gone,
     lease_state,
     window_state,
 )
@@ -201,8 +200,6 @@ def test_window_state_table() -> None:
     count = Check("count", "k", 3, 60, 1, "m")
     assert window_state(count, 3, 7, [(5, 2), (7, 1)], 10) == CheckState(False, 3, 65, 7)
     assert math.isinf(window_state(Check("sum", "k", 10, 60, 11, "m"), 0, 0, [], 1).free_at)
-    # bucket 100 holds additions made before 101: it has wholly left a 60 s window at 161
-    assert [last_gone(now, 60) for now in (100.0, 100.5, 161.0, 161.99)] == [39, 39, 100, 100]
     assert [bucket_of(now) for now in (100.0, 100.999)] == [100, 100]
     assert lease_state(Check("lease", "k", 1, 60, 1, "m"), 1, 70, 10) == CheckState(
         False, 1, 70)
