@@ -66,11 +66,12 @@ def migrate(db: sqlite3.Connection) -> None:
 
 
 def admit(db: sqlite3.Connection, checks: Sequence[Check], now: float,
-          settlement: Settlement | None = None, cache: RowCache | None = None) -> Admission:
+          settlement: Settlement | None = None, cache: RowCache | None = None,
+          later: list[tuple[str, list[Any]]] | None = None) -> Admission:
     """Settle, then check and add. A settlement's additions are folded in (a check of the
     same key counts them): one statement reads what the cache does not hold, and one writes
-    everything."""
-    rows = Rows(db, cache)
+    everything (left in `later` when given: see SQLiteStore.admit)."""
+    rows = Rows(db, cache, later)
     adds = list(settlement.adds) if settlement else []
     released = _settle_rest(rows, settlement, now) if settlement else []
     found, counted, leases = _read(rows, [*adds, *checks], now, {r[0] for r in released})

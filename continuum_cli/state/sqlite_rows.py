@@ -79,8 +79,10 @@ class Rows:
     """Reads and writes of `lim_state` rows in one transaction, through the cache (None: the
     store's thread connection, which keeps none)."""
 
-    def __init__(self, db: sqlite3.Connection, cache: RowCache | None) -> None:
+    def __init__(self, db: sqlite3.Connection, cache: RowCache | None,
+                 later: list[tuple[str, list[Any]]] | None = None) -> None:
         self.db, self.cache = db, cache
+        self.later = later  # when given, writes are left there for the transaction's end
         if cache is not None:
             cache.begin(db.execute("PRAGMA data_version").fetchone()[0])
 
@@ -136,10 +138,14 @@ class Rows:
         listed = list(rows)
         for at in range(0, len(listed), chunk):
             part = listed[at:at + chunk]
-            self.db.execute("INSERT OR REPLACE INTO lim_state (key, amount, at, first, "
-                            "first_amount, first_at) VALUES "
-                            + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part)),
-                            [value for row in part for value in row])
+            statement = ("INSERT OR REPLACE INTO lim_state (key, amount, at, first, "
+                         "first_amount, first_at) VALUES "
+                         + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part)),
+                         [value for row in part for value in row])
+            if self.later is not None:
+                self.later.append(statement)
+            else:
+                self.db.execute(*statement)
         if self.cache is not None:
             for row in listed:
                 self.cache.stage(row[0], row)

@@ -6,6 +6,11 @@ than handing it to a thread, whose Python work would also contend with the loop 
 If another process holds the write lock, or the call reads a lot (`kv_list`, the ledger), it
 runs on the store's own thread instead, which waits at most `timeout`. Several processes may
 share the file (WAL readers never block the writer; writers serialize with BEGIN IMMEDIATE).
+
+An admission on the loop's connection decides under the write lock and leaves its write and
+COMMIT for the loop's next turn, which comes while the admitted request waits on its upstream:
+the lock is held until then, so the decision stays exact across replicas, and the request does
+not wait for the commit.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ class SQLiteStore:
         self._next_purge = 0.0
         self._next_checkpoint = 0.0
         self._cache = RowCache()  # limit rows as the event loop's connection last saw them
+        self._open = False  # the event loop's connection has an admission to finish
+        self._later: list[tuple[str, list[Any]]] = []  # its writes
 
     # -- life cycle ----------------------------------------------------------------------
     async def open(self) -> None:
@@ -98,6 +105,7 @@ class SQLiteStore:
         pool, self._pool = self._pool, None
         if pool is None:
             return
+        self._finish()
         await asyncio.get_running_loop().run_in_executor(pool, self._checkpoint)
         db, self._db = self._db, None
         fast, self._fast = self._fast, None
@@ -108,12 +116,12 @@ class SQLiteStore:
 
     # -- the one way in: a function run in a transaction on the store's thread ------------
     async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False,
-                  timeout: float | None = None, inline: bool = True) -> T:
+                  timeout: float | None = None, inline: bool = True, defer: bool = False) -> T:
         if self._pool is None or self._db is None:
             raise StoreUnavailable("the state store is not open")
         if inline and self._fast is not None:
             try:
-                return self._txn(self._fast, fn, write)
+                return self._txn(self._fast, fn, write, defer=defer)
             except sqlite3.OperationalError as exc:
                 if not _busy(exc):
                     raise StoreUnavailable(f"state database error: {exc}") from None
@@ -135,8 +143,11 @@ class SQLiteStore:
             raise StoreUnavailable(f"state database error: {exc}") from None
 
     def _txn(self, db: sqlite3.Connection | None, fn: Callable[[sqlite3.Connection], T],
-             write: bool, busy: float | None = None, deadline: float | None = None) -> T:
+             write: bool, busy: float | None = None, deadline: float | None = None,
+             defer: bool = False) -> T:
         assert db is not None
+        if db is self._fast:
+            self._finish()  # an admission's transaction still open (see `admit`)
         if busy is not None and db is self._db:  # a caller that may wait longer on a lock
             db.execute(f"PRAGMA busy_timeout={int(busy * 1000) or 1}")
         try:
@@ -151,8 +162,13 @@ class SQLiteStore:
             result = fn(db)
         except BaseException:
             self._cache.clear()  # what the transaction staged is gone
+            self._later = []
             db.execute("ROLLBACK")
             raise
+        if defer and db is self._fast:
+            self._open = True
+            asyncio.get_running_loop().call_soon(self._finish)
+            return result
         try:
             db.execute("COMMIT")
         except BaseException:
@@ -160,7 +176,38 @@ class SQLiteStore:
             raise
         if db is self._fast:
             self._cache.commit()
-        if write and self._pool is not None:
+        if write:
+            self._wrote()
+        return result
+
+    def _finish(self) -> None:
+        """Write and commit what an admission left open: its decision was taken under the
+        write lock, which the transaction holds until now, so nothing can have changed what it
+        read. Runs at the loop's next turn -- while the request it admitted waits on its
+        upstream -- or before the next use of the connection."""
+        if not self._open:
+            return
+        self._open = False
+        later, self._later = self._later, []
+        fast = self._fast
+        assert fast is not None
+        try:
+            for statement in later:
+                fast.execute(*statement)
+            fast.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._cache.clear()
+            with contextlib.suppress(sqlite3.Error):
+                fast.execute("ROLLBACK")
+            # the request it admitted is already on its way: it goes uncounted
+            log.error("state database: an admission could not be recorded: %s", exc)
+            return
+        self._cache.commit()
+        self._wrote()
+
+    def _wrote(self) -> None:
+        """After a write: the periodic checkpoint and sweep, on the store's thread."""
+        if self._pool is not None:
             now = time.time()
             if now >= self._next_checkpoint:
                 self._next_checkpoint = now + _CHECKPOINT_EVERY
@@ -168,7 +215,6 @@ class SQLiteStore:
             if now >= self._next_purge:
                 self._next_purge = now + _PURGE_EVERY
                 self._pool.submit(self._purge_all)
-        return result
 
     def _checkpoint(self) -> None:
         if self._db is not None:
@@ -264,8 +310,11 @@ class SQLiteStore:
     # -- limits and the usage ledger (see counters.py) ------------------------------------
     async def admit(self, checks: list[Check], now: float,
                     settlement: Settlement | None = None) -> Admission:
-        return await self.run(lambda db: sqlite_limits.admit(db, checks, now, settlement,
-                                                             self._cache_for(db)), write=True)
+        # on the event loop's connection the writes and COMMIT wait for the loop's next turn
+        # (`_finish`), off the request's path
+        return await self.run(lambda db: sqlite_limits.admit(
+            db, checks, now, settlement, self._cache_for(db),
+            self._later if db is self._fast else None), write=True, defer=True)
 
     async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:
