@@ -70,6 +70,7 @@ class Settler:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.pending = Settlement()
+        self.active = 0  # requests of this router between admission and settlement
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Future[None]] = set()
 
@@ -172,8 +173,9 @@ class PendingAdmission:
                 raise self.failure
             pending = self.sent
             if pending is None:  # from here on it may be applied, whatever becomes of us
-                pending = self.sent = self.state.store.admit(list(self.plan.checks),
-                                                             self.plan.now, self.carried)
+                pending = self.sent = self.state.store.admit(
+                    list(self.plan.checks), self.plan.now, self.carried,
+                    alone=self.settler.active <= 1)
             admission = await pending
         except StoreUnavailable as exc:
             return await _unavailable(self.state, self.settler, self.carried, exc)

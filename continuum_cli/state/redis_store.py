@@ -197,7 +197,8 @@ class RedisStore:
 
     # -- limits and the usage ledger (see counters.py) ------------------------------------
     async def admit(self, checks: list[Check], now: float,
-                    settlement: Settlement | None = None) -> Admission:
+                    settlement: Settlement | None = None, alone: bool = False
+                    ) -> Admission:
         reply = await self._run_script(settlement, checks, now, self.timeout)
         return redis_limits.parse_admission(reply, now)
 

@@ -309,12 +309,15 @@ class SQLiteStore:
 
     # -- limits and the usage ledger (see counters.py) ------------------------------------
     async def admit(self, checks: list[Check], now: float,
-                    settlement: Settlement | None = None) -> Admission:
-        # on the event loop's connection the writes and COMMIT wait for the loop's next turn
-        # (`_finish`), off the request's path
+                    settlement: Settlement | None = None, alone: bool = False
+                    ) -> Admission:
+        # alone, on the event loop's connection, the writes and COMMIT wait for the loop's
+        # next turn (`_finish`), off the request's path. Not when other requests are under
+        # way: the loop's turn may then be far, and the lock, which other replicas sharing
+        # the file wait for, is held until it comes
         return await self.run(lambda db: sqlite_limits.admit(
             db, checks, now, settlement, self._cache_for(db),
-            self._later if db is self._fast else None), write=True, defer=True)
+            self._later if alone and db is self._fast else None), write=True, defer=alone)
 
     async def settle(self, settlement: Settlement, now: float,
                      timeout: float | None = None) -> None:

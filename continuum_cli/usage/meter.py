@@ -73,6 +73,7 @@ class Meter:
         self.limited = False
         self.checked = False  # limits were checked (admission ran, or a peek)
         self._pending: tuple[Plan, gate.PendingAdmission] | None = None
+        self._active = False  # counted in the settler's `active`
         self._done = False
 
     async def admit(self, route: Any, input_tokens: int) -> None:
@@ -92,6 +93,9 @@ class Meter:
             _warn_unpriced(route.upstream_model)
         plan = admission_plan(self.caller, input_tokens, cost_usd(price, input_tokens, 0),
                               time.time(), request_id())
+        if not self._active:
+            self._active = True
+            gate.settler_of(self.state).active += 1
         self._pending = (plan, gate.begin_admit(self.state, plan, self.caller))
 
     async def admitted(self) -> None:
@@ -182,10 +186,13 @@ class Meter:
         observer = UsageObserver(self._scale())
         if hasattr(response, "chunks"):
             self._watch_stream(response, observer)
-        else:
-            observer.feed_body(response.body)
-            self.finish(response.status, observer.result())
+        else:  # counted at the loop's next turn, once the answer is on its way
+            asyncio.get_running_loop().call_soon(self._finish_body, response, observer)
         return response
+
+    def _finish_body(self, response: Any, observer: UsageObserver) -> None:
+        observer.feed_body(response.body)
+        self.finish(response.status, observer.result())
 
     async def failed(self, exc: BaseException) -> None:
         status = getattr(exc, "status", 500)
@@ -237,11 +244,15 @@ class Meter:
         if self._done:
             return
         self._done = True
+        settler = gate.settler_of(self.state)
+        if self._active:
+            self._active = False
+            settler.active -= 1
         done = Settlement(records=[self.record(status, counts, aborted)])
         if self.plan is not None:
             out_cost = cost_usd(self._price(), 0, counts.output_tokens)
             done.adds, done.releases = settlement(self.plan, counts.output_tokens, out_cost)
-        gate.settler_of(self.state).add(done)
+        settler.add(done)
 
     def _price(self) -> Any:
         if self.route is None:

@@ -17,6 +17,7 @@ from continuum_cli.limits import gate
 from continuum_cli.state.counters import Check
 from continuum_cli.state.redis_store import RedisStore
 from continuum_cli.usage.meter import Meter
+from continuum_cli.usage.observe import Counts
 
 CALLER = Caller("alice", KeyLimits(concurrent_requests=1, requests_per_minute=100),
                 authenticated=True)
@@ -77,3 +78,56 @@ async def test_a_request_dropped_before_its_answer_was_needed(state) -> None:
     probe = Check("count", "requests:alice", 100, 60, 0, "probe", "alice")
     (window,) = (await state.store.admit([probe], time.time())).states
     assert window.used == (2 if isinstance(state.store, RedisStore) else 1)
+
+
+def _write_lock_free(store: object) -> bool:
+    """SQLite: whether another connection could take the write lock now."""
+    import sqlite3
+
+    other = sqlite3.connect(store.path, timeout=0)  # type: ignore[attr-defined]
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
+async def _lock_freed(store: object) -> bool:
+    """The write lock is free within a second (the store's thread sweeps expired rows after
+    the first write, and holds it meanwhile)."""
+    for _ in range(100):
+        if _write_lock_free(store):
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+@pytest.mark.anyio
+async def test_the_router_counts_its_requests_under_way(state) -> None:
+    """A request is under way from its admission to its settlement, whatever its end (served,
+    refused, cancelled). Alone, its SQLite admission commits at the loop's next turn; with
+    another under way, before it answers (the loop's turn may then be far off)."""
+    settler = gate.settler_of(state)
+    sqlite = not isinstance(state.store, RedisStore)
+    if sqlite:
+        assert await _lock_freed(state.store)
+    first = Meter(state, CALLER, "/anthropic/v1/messages", "anthropic")
+    await first.admit(ROUTE, 10)
+    assert settler.active == 1
+    if sqlite:
+        assert not _write_lock_free(state.store)  # alone: its commit waits for the turn
+        assert await _lock_freed(state.store)
+    second = Meter(state, CALLER, "/anthropic/v1/messages", "anthropic")
+    with pytest.raises(RateLimited) as refused:  # one concurrent request allowed
+        await second.admit(ROUTE, 10)
+    assert settler.active == 2
+    if sqlite:
+        assert _write_lock_free(state.store)  # not alone: committed before it answered
+    await second.failed(refused.value)
+    first.finish(200, Counts(output_tokens=3))
+    assert settler.active == 0
+    await _cancelled_while_admitting(state)
+    assert settler.active == 0

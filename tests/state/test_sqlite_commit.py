@@ -1,5 +1,6 @@
-"""SQLite: an admission on the event loop's connection decides under the write lock and leaves
-its write and COMMIT for the loop's next turn (while the request waits on its upstream). The
+"""SQLite: an admission on the event loop's connection made while no other request of the
+router is under way (`alone`) decides under the write lock and leaves its write and COMMIT
+for the loop's next turn (while the request waits on its upstream). The
 lock is held until then, so nothing another replica does can slip in between; anything else
 on the connection commits it first; closing the store commits it; a write that fails then is
 logged and leaves nothing half-done."""
@@ -44,9 +45,24 @@ async def test_the_write_lands_by_the_next_turn_of_the_loop(tmp_path: Path) -> N
     path = tmp_path / "state.db"
     store = await opened(path)
     try:
-        assert (await store.admit([rpm(5, "a")], NOW)).admitted
+        assert (await store.admit([rpm(5, "a")], NOW, alone=True)).admitted
         await asyncio.sleep(0)
         assert rows_on_disk(path) == 2  # the window's total and its bucket
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_not_alone_an_admission_commits_before_it_answers(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = await opened(path)
+    try:
+        assert (await store.admit([rpm(5, "a")], NOW)).admitted
+        assert rows_on_disk(path) == 2  # no turn of the loop needed
+        other = sqlite3.connect(path, timeout=0)
+        other.execute("BEGIN IMMEDIATE")  # and the lock is free
+        other.execute("ROLLBACK")
+        other.close()
     finally:
         await store.close()
 
@@ -71,7 +87,7 @@ async def test_another_replica_waits_for_the_open_admission_and_sees_it(tmp_path
         asyncio.run(ask())
 
     try:
-        assert (await a.admit([rpm(1, "a")], NOW)).admitted
+        assert (await a.admit([rpm(1, "a")], NOW, alone=True)).admitted
         other = sqlite3.connect(path, timeout=0)
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")  # A's transaction holds the write lock
@@ -94,7 +110,7 @@ async def test_back_to_back_admissions_on_one_store_count_each_other(tmp_path: P
     store = await opened(path)
     try:
         # no turn of the loop between them: each commits the one before it first
-        results = [await store.admit([rpm(2, f"m{i}")], NOW + i / 10) for i in range(4)]
+        results = [await store.admit([rpm(2, f"m{i}")], NOW + i / 10, alone=True) for i in range(4)]
         assert [r.admitted for r in results] == [True, True, False, False]
         assert [r.states[0].used for r in results] == [0, 1, 2, 2]
         assert await store.counters(["budget:none"], NOW) == [0]  # a read commits it too
@@ -111,7 +127,7 @@ async def test_back_to_back_admissions_on_one_store_count_each_other(tmp_path: P
 async def test_closing_the_store_commits_the_open_admission(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = await opened(path)
-    assert (await store.admit([rpm(1, "a")], NOW)).admitted
+    assert (await store.admit([rpm(1, "a")], NOW, alone=True)).admitted
     await store.close()  # no turn of the loop before it
     again = await opened(path)
     try:
@@ -127,14 +143,14 @@ async def test_a_write_that_fails_at_the_commit_is_logged_and_rolled_back(
     path = tmp_path / "state.db"
     store = await opened(path)
     try:
-        assert (await store.admit([rpm(1, "a")], NOW)).admitted
+        assert (await store.admit([rpm(1, "a")], NOW, alone=True)).admitted
         store._later.append(("INSERT INTO no_such_table VALUES (?)", [1]))  # the disk fails
         with caplog.at_level(logging.ERROR, logger="continuum.state"):
             await asyncio.sleep(0)
         assert "an admission could not be recorded" in caplog.text
         assert rows_on_disk(path) == 0  # nothing half-written
         # the connection is usable, and its cache was dropped with the transaction
-        again = await store.admit([rpm(1, "b")], NOW + 1)
+        again = await store.admit([rpm(1, "b")], NOW + 1, alone=True)
         assert again.admitted and again.states[0].used == 0
         await asyncio.sleep(0)
         assert rows_on_disk(path) == 2
