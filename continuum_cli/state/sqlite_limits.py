@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from continuum_cli.state import sqlite_windows as windows
-from continuum_cli.state.sqlite_rows import Row, RowCache, Rows
+from continuum_cli.state.sqlite_rows import Later, Row, RowCache, Rows
 from continuum_cli.state.counters import (
     NEVER,
     OLDEST_PAGE,
@@ -67,7 +67,7 @@ def migrate(db: sqlite3.Connection) -> None:
 
 def admit(db: sqlite3.Connection, checks: Sequence[Check], now: float,
           settlement: Settlement | None = None, cache: RowCache | None = None,
-          later: list[tuple[str, list[Any]]] | None = None) -> Admission:
+          later: Later | None = None) -> Admission:
     """Settle, then check and add. A settlement's additions are folded in (a check of the
     same key counts them): one statement reads what the cache does not hold, and one writes
     everything (left in `later` when given: see SQLiteStore.admit)."""
@@ -182,8 +182,9 @@ def settle(db: sqlite3.Connection, settlement: Settlement, now: float,
 
 # A released lease's row is written back expired (part of the call's one write) rather than
 # deleted (a statement of its own); they are deleted in one go once this many have gathered
-# under a key, and by `purge`.
-DEAD_LEASES = 64
+# under a key, and by `purge`. Every admission reads them all: few enough to be cheap, enough
+# that the delete is rare.
+DEAD_LEASES = 16
 
 
 def _settle_rest(rows: Rows, settlement: Settlement, now: float) -> list[Row]:

@@ -12,7 +12,7 @@ statements are in `Rows`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 Row = tuple[Any, ...]  # (key, amount, at, first, first_amount, first_at)
@@ -80,7 +80,7 @@ class Rows:
     store's thread connection, which keeps none)."""
 
     def __init__(self, db: sqlite3.Connection, cache: RowCache | None,
-                 later: list[tuple[str, list[Any]]] | None = None) -> None:
+                 later: Later | None = None) -> None:
         self.db, self.cache = db, cache
         self.later = later  # when given, writes are left there for the transaction's end
         if cache is not None:
@@ -133,28 +133,44 @@ class Rows:
             for prefix in prefixes:
                 self.cache.leases[prefix] = {row[0]: row for row in under[prefix]}
 
-    def write(self, rows: Iterable[Row], chunk: int = 256) -> None:
-        """INSERT OR REPLACE every row, a few hundred per statement."""
+    def write(self, rows: Iterable[Row]) -> None:
         listed = list(rows)
-        for at in range(0, len(listed), chunk):
-            part = listed[at:at + chunk]
-            statement = ("INSERT OR REPLACE INTO lim_state (key, amount, at, first, "
-                         "first_amount, first_at) VALUES "
-                         + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part)),
-                         [value for row in part for value in row])
-            if self.later is not None:
-                self.later.append(statement)
-            else:
-                self.db.execute(*statement)
         if self.cache is not None:
-            for row in listed:
-                self.cache.stage(row[0], row)
+            self.cache.staged.update((row[0], row) for row in listed)
+        self._run(write, listed)
 
-    def delete(self, keys: Sequence[str], chunk: int = 256) -> None:
-        for at in range(0, len(keys), chunk):
-            part = keys[at:at + chunk]
-            self.db.execute("DELETE FROM lim_state WHERE key IN ("
-                            + ", ".join("?" * len(part)) + ")", part)
+    def delete(self, keys: Sequence[str]) -> None:
         if self.cache is not None:
-            for key in keys:
-                self.cache.stage(key, None)
+            self.cache.staged.update((key, None) for key in keys)
+        self._run(delete, keys)
+
+    def _run(self, op: Op, arg: Any) -> None:
+        if self.later is not None:
+            self.later.append((op, arg))
+        else:
+            op(self.db, arg)
+
+
+def write(db: sqlite3.Connection, rows: Sequence[Row], chunk: int = 256) -> None:
+    """INSERT OR REPLACE every row, a few hundred per statement."""
+    for at in range(0, len(rows), chunk):
+        part = rows[at:at + chunk]
+        db.execute("INSERT OR REPLACE INTO lim_state (key, amount, at, first, first_amount, "
+                   "first_at) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(part)),
+                   [value for row in part for value in row])
+
+
+def delete(db: sqlite3.Connection, keys: Sequence[str], chunk: int = 256) -> None:
+    for at in range(0, len(keys), chunk):
+        part = keys[at:at + chunk]
+        db.execute("DELETE FROM lim_state WHERE key IN (" + ", ".join("?" * len(part)) + ")",
+                   part)
+
+
+Op = Callable[[sqlite3.Connection, Any], None]
+Later = list[tuple[Op, Any]]  # writes left for the end of the transaction
+
+
+def apply(db: sqlite3.Connection, later: Later) -> None:
+    for op, arg in later:
+        op(db, arg)

@@ -30,7 +30,7 @@ from continuum_cli.state import sqlite_limits
 from continuum_cli.state.codec import decode, encode
 from continuum_cli.state.counters import Admission, Check, Settlement
 from continuum_cli.state.server_clock import GUARD
-from continuum_cli.state.sqlite_rows import RowCache
+from continuum_cli.state.sqlite_rows import Later, RowCache, apply
 
 T = TypeVar("T")
 log = logging.getLogger("continuum.state")
@@ -60,7 +60,7 @@ class SQLiteStore:
         self._next_checkpoint = 0.0
         self._cache = RowCache()  # limit rows as the event loop's connection last saw them
         self._open = False  # the event loop's connection has an admission to finish
-        self._later: list[tuple[str, list[Any]]] = []  # its writes
+        self._later: Later = []  # its writes
 
     # -- life cycle ----------------------------------------------------------------------
     async def open(self) -> None:
@@ -192,8 +192,7 @@ class SQLiteStore:
         fast = self._fast
         assert fast is not None
         try:
-            for statement in later:
-                fast.execute(*statement)
+            apply(fast, later)
             fast.execute("COMMIT")
         except sqlite3.Error as exc:
             self._cache.clear()

@@ -144,7 +144,7 @@ async def test_a_write_that_fails_at_the_commit_is_logged_and_rolled_back(
     store = await opened(path)
     try:
         assert (await store.admit([rpm(1, "a")], NOW, alone=True)).admitted
-        store._later.append(("INSERT INTO no_such_table VALUES (?)", [1]))  # the disk fails
+        store._later.append((lambda db, _: db.execute("INSERT INTO nowhere VALUES (1)"), None))
         with caplog.at_level(logging.ERROR, logger="continuum.state"):
             await asyncio.sleep(0)
         assert "an admission could not be recorded" in caplog.text
