@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -40,31 +41,38 @@ async def opened(path: Path) -> SQLiteStore:
     return store
 
 
-@pytest.mark.anyio
-async def test_the_write_lands_by_the_next_turn_of_the_loop(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    store = await opened(path)
+async def reopened_and_asked(path: Path, limit: int) -> Admission:
+    """What a store opened afresh on `path` answers one more request."""
+    again = await opened(path)
     try:
-        assert (await store.admit([rpm(5, "a")], NOW, alone=True)).admitted
-        await asyncio.sleep(0)
-        assert rows_on_disk(path) == 2  # the window's total and its bucket
+        return await again.admit([rpm(limit, "later")], NOW + 1)
     finally:
-        await store.close()
+        await again.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """An open store on tmp_path/state.db, closed after the test."""
+    opened_store = await opened(tmp_path / "state.db")
+    yield opened_store
+    await opened_store.close()
 
 
 @pytest.mark.anyio
-async def test_not_alone_an_admission_commits_before_it_answers(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    store = await opened(path)
-    try:
-        assert (await store.admit([rpm(5, "a")], NOW)).admitted
-        assert rows_on_disk(path) == 2  # no turn of the loop needed
-        other = sqlite3.connect(path, timeout=0)
-        other.execute("BEGIN IMMEDIATE")  # and the lock is free
-        other.execute("ROLLBACK")
-        other.close()
-    finally:
-        await store.close()
+async def test_the_write_lands_by_the_next_turn_of_the_loop(store: SQLiteStore) -> None:
+    assert (await store.admit([rpm(5, "a")], NOW, alone=True)).admitted
+    await asyncio.sleep(0)
+    assert rows_on_disk(store.path) == 2  # the window's total and its bucket
+
+
+@pytest.mark.anyio
+async def test_not_alone_an_admission_commits_before_it_answers(store: SQLiteStore) -> None:
+    assert (await store.admit([rpm(5, "a")], NOW)).admitted
+    assert rows_on_disk(store.path) == 2  # no turn of the loop needed
+    other = sqlite3.connect(store.path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # and the lock is free
+    other.execute("ROLLBACK")
+    other.close()
 
 
 @pytest.mark.anyio
@@ -110,17 +118,14 @@ async def test_back_to_back_admissions_on_one_store_count_each_other(tmp_path: P
     store = await opened(path)
     try:
         # no turn of the loop between them: each commits the one before it first
-        results = [await store.admit([rpm(2, f"m{i}")], NOW + i / 10, alone=True) for i in range(4)]
+        results = [await store.admit([rpm(2, f"m{i}")], NOW + i / 10, alone=True)
+                   for i in range(4)]
         assert [r.admitted for r in results] == [True, True, False, False]
         assert [r.states[0].used for r in results] == [0, 1, 2, 2]
         assert await store.counters(["budget:none"], NOW) == [0]  # a read commits it too
     finally:
         await store.close()
-    again = await opened(path)
-    try:
-        assert not (await again.admit([rpm(2, "later")], NOW + 1)).admitted
-    finally:
-        await again.close()
+    assert not (await reopened_and_asked(path, 2)).admitted
 
 
 @pytest.mark.anyio
@@ -129,30 +134,21 @@ async def test_closing_the_store_commits_the_open_admission(tmp_path: Path) -> N
     store = await opened(path)
     assert (await store.admit([rpm(1, "a")], NOW, alone=True)).admitted
     await store.close()  # no turn of the loop before it
-    again = await opened(path)
-    try:
-        refused = await again.admit([rpm(1, "b")], NOW + 1)
-        assert not refused.admitted and refused.states[0].used == 1
-    finally:
-        await again.close()
+    refused = await reopened_and_asked(path, 1)
+    assert not refused.admitted and refused.states[0].used == 1
 
 
 @pytest.mark.anyio
 async def test_a_write_that_fails_at_the_commit_is_logged_and_rolled_back(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "state.db"
-    store = await opened(path)
-    try:
-        assert (await store.admit([rpm(1, "a")], NOW, alone=True)).admitted
-        store._later.append((lambda db, _: db.execute("INSERT INTO nowhere VALUES (1)"), None))
-        with caplog.at_level(logging.ERROR, logger="continuum.state"):
-            await asyncio.sleep(0)
-        assert "an admission could not be recorded" in caplog.text
-        assert rows_on_disk(path) == 0  # nothing half-written
-        # the connection is usable, and its cache was dropped with the transaction
-        again = await store.admit([rpm(1, "b")], NOW + 1, alone=True)
-        assert again.admitted and again.states[0].used == 0
+        store: SQLiteStore, caplog: pytest.LogCaptureFixture) -> None:
+    assert (await store.admit([rpm(1, "a")], NOW, alone=True)).admitted
+    store._later.append((lambda db, _: db.execute("INSERT INTO nowhere VALUES (1)"), None))
+    with caplog.at_level(logging.ERROR, logger="continuum.state"):
         await asyncio.sleep(0)
-        assert rows_on_disk(path) == 2
-    finally:
-        await store.close()
+    assert "an admission could not be recorded" in caplog.text
+    assert rows_on_disk(store.path) == 0  # nothing half-written
+    # the connection is usable, and its cache was dropped with the transaction
+    again = await store.admit([rpm(1, "b")], NOW + 1, alone=True)
+    assert again.admitted and again.states[0].used == 0
+    await asyncio.sleep(0)
+    assert rows_on_disk(store.path) == 2
