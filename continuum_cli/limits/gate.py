@@ -149,6 +149,9 @@ def settler_of(state: Any) -> Settler:
     return settler
 
 
+ALONE_MAX_TOKENS = 16_000  # serialising a larger request for its upload may take milliseconds
+
+
 class PendingAdmission:
     """An admission `begin_admit` started. `decision()` waits for it; `abandon()` is for a
     request dropped before it knew the answer (its client left, or it failed first)."""
@@ -175,11 +178,19 @@ class PendingAdmission:
             if pending is None:  # from here on it may be applied, whatever becomes of us
                 pending = self.sent = self.state.store.admit(
                     list(self.plan.checks), self.plan.now, self.carried,
-                    alone=self.settler.active <= 1)
+                    alone=self._alone())
             admission = await pending
         except StoreUnavailable as exc:
             return await _unavailable(self.state, self.settler, self.carried, exc)
         return decide(self.plan, admission, self.caller.name)
+
+    def _alone(self) -> bool:
+        """Whether the store may finish writing after it answers (SQLite holds the write lock
+        until the loop's next turn): only for a small request (its work before it waits on
+        the upstream is short) with no other request under way on this router (the turn
+        would wait for theirs). Other replicas sharing the file wait for that lock."""
+        return (self.settler.active <= 1 and getattr(self.state, "in_flight", 0) <= 1
+                and self.plan.input_tokens <= ALONE_MAX_TOKENS)
 
     def abandon(self) -> bool:
         """Drop the admission. True when its store call had been sent and may have been

@@ -29,6 +29,7 @@ class Plan:
     budgets: tuple[Budget, ...]  # one per "budget" role, in order
     request_id: str
     now: float
+    input_tokens: int = 0  # the router's count, as admitted
 
 
 def admission_plan(caller: Caller, input_tokens: int, input_cost: float | None, now: float,
@@ -56,7 +57,8 @@ def admission_plan(caller: Caller, input_tokens: int, input_cost: float | None, 
         amount = input_tokens if budget.tokens is not None else (input_cost or 0.0)
         checks.append(Check("counter", key, _cap(budget), end, amount, request_id, name))
         roles.append("budget")
-    return Plan(tuple(checks), tuple(roles), tuple(caller.budgets), request_id, now)
+    return Plan(tuple(checks), tuple(roles), tuple(caller.budgets), request_id, now,
+                input_tokens)
 
 
 @lru_cache(maxsize=1024)

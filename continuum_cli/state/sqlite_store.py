@@ -161,8 +161,9 @@ class SQLiteStore:
                                        "deadline; nothing was applied")
             result = fn(db)
         except BaseException:
-            self._cache.clear()  # what the transaction staged is gone
-            self._later = []
+            if db is self._fast:  # the thread's connection keeps no cache and defers nothing
+                self._cache.clear()  # what the transaction staged is gone
+                self._later = []
             db.execute("ROLLBACK")
             raise
         if defer and db is self._fast:
@@ -172,7 +173,8 @@ class SQLiteStore:
         try:
             db.execute("COMMIT")
         except BaseException:
-            self._cache.clear()
+            if db is self._fast:
+                self._cache.clear()
             raise
         if db is self._fast:
             self._cache.commit()
@@ -194,12 +196,14 @@ class SQLiteStore:
         try:
             apply(fast, later)
             fast.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:  # never leave the transaction, and the lock, open
             self._cache.clear()
             with contextlib.suppress(sqlite3.Error):
                 fast.execute("ROLLBACK")
             # the request it admitted is already on its way: it goes uncounted
             log.error("state database: an admission could not be recorded: %s", exc)
+            if not isinstance(exc, Exception):
+                raise
             return
         self._cache.commit()
         self._wrote()

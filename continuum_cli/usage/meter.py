@@ -191,8 +191,12 @@ class Meter:
         return response
 
     def _finish_body(self, response: Any, observer: UsageObserver) -> None:
-        observer.feed_body(response.body)
-        self.finish(response.status, observer.result())
+        try:
+            observer.feed_body(response.body)
+        except Exception:  # an odd usage object: the request is still settled, uncounted
+            log.exception("reading the usage of an answer failed")
+        finally:
+            self.finish(response.status, observer.result())
 
     async def failed(self, exc: BaseException) -> None:
         status = getattr(exc, "status", 500)

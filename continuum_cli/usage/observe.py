@@ -75,8 +75,8 @@ class UsageObserver:
     def _usage(self, usage: dict[str, Any], output: bool = True) -> None:
         c = self.counts
         if "prompt_tokens" in usage or "completion_tokens" in usage:  # OpenAI
-            details = usage.get("prompt_tokens_details") or {}
-            cached = _int(details.get("cached_tokens"))
+            details = usage.get("prompt_tokens_details")
+            cached = _int(details.get("cached_tokens") if isinstance(details, dict) else 0)
             c.cached_tokens = self._unscale(cached)
             c.input_tokens = self._unscale(max(0, _int(usage.get("prompt_tokens")) - cached))
             c.output_tokens = self._unscale(_int(usage.get("completion_tokens")))
@@ -143,7 +143,7 @@ def _delta_chars(data: dict[str, Any]) -> int:
 def _int(value: Any) -> int:
     try:
         return max(0, int(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON 1e400
         return 0
 
 

@@ -98,6 +98,8 @@ def _write_lock_free(store: object) -> bool:
 async def _lock_freed(store: object) -> bool:
     """The write lock is free within a second (the store's thread sweeps expired rows after
     the first write, and holds it meanwhile)."""
+    await store.run(lambda db: None, inline=False)  # type: ignore[attr-defined]
+    # ^ queued behind that sweep on the store's one thread: it has run
     for _ in range(100):
         if _write_lock_free(store):
             return True
@@ -131,3 +133,41 @@ async def test_the_router_counts_its_requests_under_way(state) -> None:
     assert settler.active == 0
     await _cancelled_while_admitting(state)
     assert settler.active == 0
+
+
+@pytest.fixture
+async def sqlite_state(tmp_path) -> object:
+    from continuum_cli.state.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "state.db", timeout=5.0)
+    await store.open()
+    settings = types.SimpleNamespace(pricing={}, state=types.SimpleNamespace(on_error="open"))
+    yield types.SimpleNamespace(settings=settings, store=store, usage_scale=lambda _: None)
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_large_request_commits_before_it_goes_upstream(sqlite_state) -> None:
+    """Serialising a large request for its upload takes long enough that the SQLite lock is
+    not held across it: its admission commits before it answers, alone or not."""
+    state = sqlite_state
+    await state.store.admit([], time.time())
+    assert await _lock_freed(state.store)
+    meter = Meter(state, CALLER, "/anthropic/v1/messages", "anthropic")
+    await meter.admit(ROUTE, gate.ALONE_MAX_TOKENS + 1)
+    assert _write_lock_free(state.store)
+    meter.finish(200, Counts())
+    assert gate.settler_of(state).active == 0
+
+
+@pytest.mark.anyio
+async def test_an_answer_whose_usage_cannot_be_read_is_still_settled(state) -> None:
+    meter = Meter(state, CALLER, "/anthropic/v1/messages", "anthropic")
+    await meter.admit(ROUTE, 10)
+    response = types.SimpleNamespace(status=200, headers={}, log={},
+                                     body=b'{"usage": {"prompt_tokens": 1e400, '
+                                          b'"prompt_tokens_details": "x"}}')
+    await meter.attach(response)
+    await asyncio.sleep(0)  # counted at the loop's next turn
+    assert gate.settler_of(state).active == 0
+    assert await _admitted_again(state)  # its concurrency slot was released

@@ -152,3 +152,40 @@ async def test_a_write_that_fails_at_the_commit_is_logged_and_rolled_back(
     assert again.admitted and again.states[0].used == 0
     await asyncio.sleep(0)
     assert rows_on_disk(store.path) == 2
+
+
+@pytest.mark.anyio
+async def test_a_read_failing_on_the_stores_thread_leaves_the_open_admission_alone(
+        store: SQLiteStore) -> None:
+    """A read on the store's thread runs while the loop's connection has an admission open
+    (readers never wait for the write lock); its failure must not drop that admission."""
+    assert (await store.admit([rpm(1, "a")], NOW, alone=True)).admitted
+
+    def fails(db: sqlite3.Connection) -> None:
+        db.execute("SELECT COUNT(*) FROM lim_state").fetchone()
+        raise ValueError("a read that fails")
+
+    with pytest.raises(ValueError):
+        await store.run(fails, inline=False)
+    await asyncio.sleep(0)
+    assert rows_on_disk(store.path) == 2
+    assert not (await store.admit([rpm(1, "b")], NOW + 1)).admitted
+
+
+@pytest.mark.anyio
+async def test_any_error_at_the_commit_releases_the_lock(
+        store: SQLiteStore, caplog: pytest.LogCaptureFixture) -> None:
+    assert (await store.admit([rpm(1, "a")], NOW, alone=True)).admitted
+
+    def overflow(db: sqlite3.Connection, _: object) -> None:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+    store._later.append((overflow, None))
+    with caplog.at_level(logging.ERROR, logger="continuum.state"):
+        await asyncio.sleep(0)
+    assert "an admission could not be recorded" in caplog.text
+    other = sqlite3.connect(store.path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # another replica can write again
+    other.execute("ROLLBACK")
+    other.close()
+    assert (await store.admit([rpm(1, "b")], NOW + 1, alone=True)).admitted
