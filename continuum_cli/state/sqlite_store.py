@@ -7,10 +7,10 @@ If another process holds the write lock, or the call reads a lot (`kv_list`, the
 runs on the store's own thread instead, which waits at most `timeout`. Several processes may
 share the file (WAL readers never block the writer; writers serialize with BEGIN IMMEDIATE).
 
-An admission made `alone` (see `admit`) on the loop's connection decides under the write lock
-and leaves its write and COMMIT for the loop's next turn, which comes while the admitted request waits on its upstream:
-the lock is held until then, so the decision stays exact across replicas, and the request does
-not wait for the commit.
+An admission made `alone` (see `admit`) on the loop's connection decides under the write
+lock and leaves its write and COMMIT for the loop's next turn, which comes while the admitted
+request waits on its upstream: the lock is held until then, so the decision stays exact
+across replicas, and the request does not wait for the commit.
 """
 
 from __future__ import annotations
